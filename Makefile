@@ -1,0 +1,42 @@
+# NUTS: NATS to SSE for Caddy. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NODE_MODULES := node_modules/.package-lock.json
+TOOLS := .tools/bin/nats-server .tools/bin/caddy
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: $(NODE_MODULES) ## Install npm packages and the nats-server and caddy binaries
+	@bash scripts/install-tools.sh
+
+.PHONY: build
+build: deps ## Compile the TypeScript sources into dist/
+	npm run build
+
+.PHONY: lint
+lint: deps ## Check formatting and lint rules (Biome) and types
+	npx biome check .
+	npx tsc -p tsconfig.json
+
+.PHONY: test-unit
+test-unit: build ## Unit and integration tests (vitest, real nats-server and caddy)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" npx vitest run
+
+.PHONY: test-functional
+test-functional: build ## BDD scenarios over the whole stack (cucumber, real Caddy, NATS, Chromium)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" npx cucumber-js
+
+.PHONY: test
+test: lint test-unit test-functional ## Everything CI runs: lint, types, unit, integration, BDD
+
+.PHONY: clean
+clean: ## Remove build output, downloaded tools and local NATS data
+	rm -rf dist .tools .nuts .data
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-16s %s\n", $$1, $$2 }'

@@ -1,0 +1,374 @@
+/**
+ * The sidecar's configuration: what `sidecar.json` may hold (`SidecarOptions`), and the fully
+ * resolved form the rest of the code trusts (`Config`). The Caddy adapter fills in the same
+ * `RouteOptions` from a `nuts { ... }` block, so option names match the Caddyfile
+ * sub-directives one for one. Durations are seconds (fractions allowed) unless noted.
+ */
+
+/** One `nuts` route, as written in sidecar.json or a Caddyfile `nuts` block. */
+export interface RouteOptions {
+  /** NATS server URL, or a comma-separated list for a cluster. @default "nats://localhost:4222" */
+  nats_url?: string;
+  /** The JetStream stream that holds the route's messages. Required. */
+  stream_name?: string;
+  /** Path of a NATS credentials (.creds) file. One auth mode at most. */
+  nats_credentials?: string;
+  /** NATS token. One auth mode at most. */
+  nats_token?: string;
+  /** NATS user name; needs `nats_password`. One auth mode at most. */
+  nats_user?: string;
+  /** NATS password; needs `nats_user`. */
+  nats_password?: string;
+  /** Prepended to every topic to make the NATS subject; empty or ending in ".". @default "" */
+  topic_prefix?: string;
+  /** Origins allowed by CORS; ["*"] allows any. @default ["*"] */
+  allowed_origins?: string[];
+  /** Seconds of silence before a heartbeat comment is sent; 0 switches heartbeats off. @default 30 */
+  heartbeat_interval?: number;
+  /** Seconds between NATS reconnect attempts. @default 2 */
+  reconnect_wait?: number;
+  /** NATS reconnect attempts before giving up; -1 retries forever. @default -1 */
+  max_reconnects?: number;
+  /** Most distinct topics one request may subscribe to. @default 32 */
+  max_topics?: number;
+  /** The SSE `retry:` field in milliseconds sent on connect; null sends none. @default null */
+  retry?: number | null;
+  /** Seconds a client may take to accept written bytes before it is cut. @default 10 */
+  write_timeout?: number;
+  /** The URL path the route is mounted at; what follows it is a path topic. @default "" */
+  path_prefix?: string;
+  /** Recent messages kept in memory to serve reconnecting clients without NATS. @default 1024 */
+  ring_size?: number;
+  /** Bytes queued for one client that cannot keep up before it is cut. @default 1048576 */
+  max_buffered_bytes?: number;
+  /** Allow `POST <path>?topic=t` to publish the request body (the demo page uses it). @default false */
+  publish?: boolean;
+}
+
+/** The whole of sidecar.json. */
+export interface SidecarOptions {
+  /** Routes by name; Caddy names the route of each request in the `X-Nuts-Route` header. */
+  routes: Record<string, RouteOptions>;
+}
+
+/** How to authenticate to NATS; `none` when no credentials are configured. */
+export type NatsAuth =
+  | { type: "none" }
+  | { type: "token"; token: string }
+  | { type: "user_password"; user: string; password: string }
+  | { type: "credentials"; file: string };
+
+/** Everything needed to open one NATS connection. Routes with equal settings share one. */
+export interface NatsSettings {
+  servers: string[];
+  auth: NatsAuth;
+  reconnectWaitMs: number;
+  maxReconnects: number;
+}
+
+/** A route with every default filled in and every value checked. */
+export interface RouteConfig {
+  name: string;
+  nats: NatsSettings;
+  streamName: string;
+  topicPrefix: string;
+  /** null: any origin. */
+  allowedOrigins: string[] | null;
+  /** null: no heartbeats. */
+  heartbeatIntervalMs: number | null;
+  maxTopics: number;
+  /** null: no `retry:` field. */
+  retryMs: number | null;
+  writeTimeoutMs: number;
+  pathPrefix: string;
+  ringSize: number;
+  maxBufferedBytes: number;
+  publish: boolean;
+}
+
+export interface Config {
+  routes: Map<string, RouteConfig>;
+}
+
+export const ROUTE_OPTION_NAMES = [
+  "nats_url",
+  "stream_name",
+  "nats_credentials",
+  "nats_token",
+  "nats_user",
+  "nats_password",
+  "topic_prefix",
+  "allowed_origins",
+  "heartbeat_interval",
+  "reconnect_wait",
+  "max_reconnects",
+  "max_topics",
+  "retry",
+  "write_timeout",
+  "path_prefix",
+  "ring_size",
+  "max_buffered_bytes",
+  "publish",
+] as const satisfies readonly (keyof RouteOptions)[];
+
+export type RouteOptionName = (typeof ROUTE_OPTION_NAMES)[number];
+
+/** Options whose values are secrets: they never reach logs, error bodies or Caddy config. */
+export const SECRET_OPTION_NAMES: readonly RouteOptionName[] = [
+  "nats_token",
+  "nats_password",
+  "nats_credentials",
+];
+
+/**
+ * A configuration mistake. `key` names the option at fault (for the Caddy adapter to turn into
+ * a line number); the message says how to fix it.
+ */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly userFacing = true;
+  constructor(
+    message: string,
+    readonly route: string | undefined,
+    readonly key: RouteOptionName | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export const DEFAULT_NATS_URL = "nats://localhost:4222";
+/** Route names travel in an HTTP header, so they stay simple. */
+const ROUTE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const STREAM_NAME = /^[^\s.*>/\\]{1,255}$/;
+const TOPIC_PREFIX = /^([A-Za-z0-9_-]+\.)*$/;
+
+/** Parses and checks sidecar.json's contents. Throws ConfigError. */
+export function resolveConfig(input: unknown): Config {
+  if (!isPlainObject(input)) {
+    throw new ConfigError('the sidecar config must be a JSON object like {"routes": {...}}', undefined, undefined);
+  }
+  for (const key of Object.keys(input)) {
+    if (key !== "routes") {
+      throw new ConfigError(`unknown top-level key "${key}"; the only one is "routes"`, undefined, undefined);
+    }
+  }
+  const routes = input.routes;
+  if (!isPlainObject(routes) || Object.keys(routes).length === 0) {
+    throw new ConfigError(
+      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}',
+      undefined,
+      undefined,
+    );
+  }
+  const resolved = new Map<string, RouteConfig>();
+  for (const [name, options] of Object.entries(routes)) {
+    resolved.set(name, resolveRoute(name, options));
+  }
+  return { routes: resolved };
+}
+
+/** Checks one route's options and fills in the defaults. Throws ConfigError. */
+export function resolveRoute(name: string, input: unknown): RouteConfig {
+  const fail = (message: string, key?: RouteOptionName): never => {
+    throw new ConfigError(`route "${name}": ${message}`, name, key);
+  };
+  if (!ROUTE_NAME.test(name)) {
+    fail("route names are 1 to 64 letters, digits, '_', '-' or '.'");
+  }
+  if (!isPlainObject(input)) {
+    return fail('a route must be an object like {"stream_name": "EVENTS"}');
+  }
+  for (const key of Object.keys(input)) {
+    if (!(ROUTE_OPTION_NAMES as readonly string[]).includes(key)) {
+      const hint = nearestOptionName(key);
+      fail(`unknown option "${key}"${hint ? `; did you mean "${hint}"?` : ""}`);
+    }
+  }
+  const options = input as RouteOptions;
+  const read = new OptionReader(options, fail);
+
+  const streamName = read.string("stream_name");
+  if (streamName === undefined) {
+    fail('stream_name is required: name the JetStream stream, e.g. "EVENTS"', "stream_name");
+  } else if (!STREAM_NAME.test(streamName)) {
+    fail(`stream_name "${streamName}" is not a valid JetStream stream name (no spaces, ".", "*", ">", "/")`, "stream_name");
+  }
+
+  const topicPrefix = read.string("topic_prefix") ?? "";
+  if (!TOPIC_PREFIX.test(topicPrefix)) {
+    fail(`topic_prefix "${topicPrefix}" must be empty or NATS tokens ending in a dot, e.g. "events."`, "topic_prefix");
+  }
+
+  const pathPrefix = (read.string("path_prefix") ?? "").replace(/\/+$/, "");
+  if (pathPrefix !== "" && !pathPrefix.startsWith("/")) {
+    fail(`path_prefix "${pathPrefix}" must start with "/", e.g. "/events"`, "path_prefix");
+  }
+
+  const origins = read.stringList("allowed_origins") ?? ["*"];
+  if (origins.length === 0) fail('allowed_origins needs at least one origin, or "*"', "allowed_origins");
+  for (const origin of origins) {
+    if (origin !== "*" && !/^https?:\/\/[^\s/]+$/.test(origin)) {
+      fail(`allowed_origins: "${origin}" is not an origin like "https://example.com" (scheme and host, no path)`, "allowed_origins");
+    }
+  }
+
+  const heartbeat = read.seconds("heartbeat_interval", 30);
+  const retry = options.retry === null ? null : read.integer("retry", 0, 86_400_000);
+
+  return {
+    name,
+    nats: {
+      servers: resolveServers(read.string("nats_url") ?? DEFAULT_NATS_URL, fail),
+      auth: resolveAuth(read, fail),
+      reconnectWaitMs: read.seconds("reconnect_wait", 2) * 1000,
+      maxReconnects: read.integer("max_reconnects", -1, 1_000_000) ?? -1,
+    },
+    streamName: streamName as string,
+    topicPrefix,
+    allowedOrigins: origins.includes("*") ? null : origins,
+    heartbeatIntervalMs: heartbeat === 0 ? null : heartbeat * 1000,
+    maxTopics: read.integer("max_topics", 1, 1024) ?? 32,
+    retryMs: retry ?? null,
+    writeTimeoutMs: Math.max(1, read.seconds("write_timeout", 10) * 1000),
+    pathPrefix,
+    ringSize: read.integer("ring_size", 0, 1_000_000) ?? 1024,
+    maxBufferedBytes: read.integer("max_buffered_bytes", 1024, 1 << 30) ?? 1 << 20,
+    publish: read.boolean("publish") ?? false,
+  };
+}
+
+/**
+ * Reads a duration: a number of seconds ("30", "0.5") or a number with a unit ("500ms", "30s",
+ * "5m", "1h"). Returns seconds, or undefined when the text is not a duration.
+ */
+export function parseDurationSeconds(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const value = Number(match[1]);
+  const unit = match[2] ?? "s";
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[unit] ?? 1;
+  return value * factor;
+}
+
+/** The valid option name closest to a misspelt one, if any is close. */
+export function nearestOptionName(key: string): RouteOptionName | undefined {
+  let best: RouteOptionName | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const candidate of ROUTE_OPTION_NAMES) {
+    const distance = editDistance(key, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function resolveServers(url: string, fail: (message: string, key?: RouteOptionName) => never): string[] {
+  const servers = url
+    .split(",")
+    .map((server) => server.trim())
+    .filter((server) => server !== "");
+  if (servers.length === 0) fail("nats_url is empty", "nats_url");
+  for (const server of servers) {
+    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+(:\d+)?$/.test(server)) {
+      fail(`nats_url "${server}" is not a NATS URL like "nats://localhost:4222"`, "nats_url");
+    }
+  }
+  return servers;
+}
+
+function resolveAuth(read: OptionReader, fail: (message: string, key?: RouteOptionName) => never): NatsAuth {
+  const token = read.string("nats_token");
+  const user = read.string("nats_user");
+  const password = read.string("nats_password");
+  const credentials = read.string("nats_credentials");
+  const modes = [
+    token !== undefined && "nats_token",
+    (user !== undefined || password !== undefined) && "nats_user/nats_password",
+    credentials !== undefined && "nats_credentials",
+  ].filter((mode): mode is string => mode !== false);
+  if (modes.length > 1) {
+    const key: RouteOptionName = credentials !== undefined ? "nats_credentials" : token !== undefined ? "nats_token" : "nats_user";
+    fail(`choose one NATS auth mode, not ${modes.join(" and ")}`, key);
+  }
+  if (token !== undefined) return { type: "token", token };
+  if (credentials !== undefined) return { type: "credentials", file: credentials };
+  if (user !== undefined || password !== undefined) {
+    if (user === undefined) fail("nats_password needs nats_user", "nats_password");
+    if (password === undefined) fail("nats_user needs nats_password", "nats_user");
+    return { type: "user_password", user: user as string, password: password as string };
+  }
+  return { type: "none" };
+}
+
+/** Typed access to one route's raw options; every error names the option. */
+class OptionReader {
+  constructor(
+    private readonly options: RouteOptions,
+    private readonly fail: (message: string, key?: RouteOptionName) => never,
+  ) {}
+
+  string(key: RouteOptionName): string | undefined {
+    const value = this.options[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "string" || value === "") {
+      return this.fail(`${key} must be a non-empty string, got ${JSON.stringify(value)}`, key);
+    }
+    return value;
+  }
+
+  stringList(key: RouteOptionName): string[] | undefined {
+    const value = this.options[key];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || !value.every((item) => typeof item === "string" && item !== "")) {
+      return this.fail(`${key} must be a list of strings, got ${JSON.stringify(value)}`, key);
+    }
+    return value;
+  }
+
+  boolean(key: RouteOptionName): boolean | undefined {
+    const value = this.options[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "boolean") return this.fail(`${key} must be true or false, got ${JSON.stringify(value)}`, key);
+    return value;
+  }
+
+  integer(key: RouteOptionName, min: number, max: number): number | undefined {
+    const value = this.options[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      return this.fail(`${key} takes a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`, key);
+    }
+    return value;
+  }
+
+  /** A duration in seconds: a number, or a string such as "30s" or "500ms". */
+  seconds(key: RouteOptionName, fallback: number): number {
+    const value = this.options[key];
+    if (value === undefined) return fallback;
+    const seconds = typeof value === "string" ? parseDurationSeconds(value) : value;
+    if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) {
+      return this.fail(`${key} takes seconds (like 30, 0.5 or "500ms") up to one day, got ${JSON.stringify(value)}`, key);
+    }
+    return seconds;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function editDistance(a: string, b: string): number {
+  const previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = previous[0] as number;
+    previous[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = previous[j] as number;
+      previous[j] = Math.min(above + 1, (previous[j - 1] as number) + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return previous[b.length] as number;
+}
