@@ -2,7 +2,12 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["sidecar/**/*.test.ts", "caddy/**/*.test.ts", "cli/**/*.test.ts", "testing/**/*.test.ts"],
+    include: [
+      "sidecar/**/*.test.ts",
+      "caddy/**/*.test.ts",
+      "cli/**/*.test.ts",
+      "testing/**/*.test.ts",
+    ],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Each integration test file starts its own nats-server; two cores, so keep it modest.

@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 
 const compiled = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 if (!existsSync(compiled)) {
-  process.stderr.write("nuts: dist/ is missing; run `npm ci` (or `npm run build`) in the project first.\n");
+  process.stderr.write(
+    "nuts: dist/ is missing; run `npm ci` (or `npm run build`) in the project first.\n",
+  );
   process.exit(1);
 }
 await import(compiled);

@@ -1,4 +1,56 @@
+import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { resolveConfig } from "../sidecar/config.js";
+import { parseListen } from "../sidecar/listen.js";
+import { createLogger } from "../sidecar/log.js";
+import { startSidecar } from "../sidecar/server.js";
+import { action, UserError } from "./errors.js";
 
-// Placeholder until the `sidecar` command lands.
-export function registerSidecar(_program: Command): void {}
+export function registerSidecar(program: Command): void {
+  program
+    .command("sidecar")
+    .description("run the streaming sidecar that Caddy proxies to (nuts run starts it for you)")
+    .requiredOption("--config <file>", "sidecar config (JSON), as written by `nuts adapt`")
+    .option("--listen <address>", "unix:/path/to/nuts.sock or 127.0.0.1:PORT", "127.0.0.1:8787")
+    .action(
+      action(async (options: { config: string; listen: string }) => {
+        const config = resolveConfig(await readJson(options.config));
+        const listen = parseListen(options.listen);
+        const log = createLogger();
+        const sidecar = await startSidecar(config, listen, log).catch(
+          (error: NodeJS.ErrnoException) => {
+            if (error.code === "EADDRINUSE")
+              throw new UserError(`--listen ${options.listen}: the address is already in use`);
+            if (error.code === "EACCES")
+              throw new UserError(`--listen ${options.listen}: permission denied`);
+            throw error;
+          },
+        );
+        const shutdown = (signal: string) => {
+          log.info("shutting down", { signal });
+          sidecar.stop().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.once("SIGTERM", () => shutdown("SIGTERM"));
+        process.once("SIGINT", () => shutdown("SIGINT"));
+      }),
+    );
+}
+
+async function readJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new UserError(
+      `cannot read the sidecar config ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}

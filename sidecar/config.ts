@@ -145,11 +145,19 @@ const TOPIC_PREFIX = /^([A-Za-z0-9_-]+\.)*$/;
 /** Parses and checks sidecar.json's contents. Throws ConfigError. */
 export function resolveConfig(input: unknown): Config {
   if (!isPlainObject(input)) {
-    throw new ConfigError('the sidecar config must be a JSON object like {"routes": {...}}', undefined, undefined);
+    throw new ConfigError(
+      'the sidecar config must be a JSON object like {"routes": {...}}',
+      undefined,
+      undefined,
+    );
   }
   for (const key of Object.keys(input)) {
     if (key !== "routes") {
-      throw new ConfigError(`unknown top-level key "${key}"; the only one is "routes"`, undefined, undefined);
+      throw new ConfigError(
+        `unknown top-level key "${key}"; the only one is "routes"`,
+        undefined,
+        undefined,
+      );
     }
   }
   const routes = input.routes;
@@ -191,12 +199,18 @@ export function resolveRoute(name: string, input: unknown): RouteConfig {
   if (streamName === undefined) {
     fail('stream_name is required: name the JetStream stream, e.g. "EVENTS"', "stream_name");
   } else if (!STREAM_NAME.test(streamName)) {
-    fail(`stream_name "${streamName}" is not a valid JetStream stream name (no spaces, ".", "*", ">", "/")`, "stream_name");
+    fail(
+      `stream_name "${streamName}" is not a valid JetStream stream name (no spaces, ".", "*", ">", "/")`,
+      "stream_name",
+    );
   }
 
   const topicPrefix = read.string("topic_prefix") ?? "";
   if (!TOPIC_PREFIX.test(topicPrefix)) {
-    fail(`topic_prefix "${topicPrefix}" must be empty or NATS tokens ending in a dot, e.g. "events."`, "topic_prefix");
+    fail(
+      `topic_prefix "${topicPrefix}" must be empty or NATS tokens ending in a dot, e.g. "events."`,
+      "topic_prefix",
+    );
   }
 
   const pathPrefix = (read.string("path_prefix") ?? "").replace(/\/+$/, "");
@@ -205,10 +219,14 @@ export function resolveRoute(name: string, input: unknown): RouteConfig {
   }
 
   const origins = read.stringList("allowed_origins") ?? ["*"];
-  if (origins.length === 0) fail('allowed_origins needs at least one origin, or "*"', "allowed_origins");
+  if (origins.length === 0)
+    fail('allowed_origins needs at least one origin, or "*"', "allowed_origins");
   for (const origin of origins) {
     if (origin !== "*" && !/^https?:\/\/[^\s/]+$/.test(origin)) {
-      fail(`allowed_origins: "${origin}" is not an origin like "https://example.com" (scheme and host, no path)`, "allowed_origins");
+      fail(
+        `allowed_origins: "${origin}" is not an origin like "https://example.com" (scheme and host, no path)`,
+        "allowed_origins",
+      );
     }
   }
 
@@ -231,7 +249,7 @@ export function resolveRoute(name: string, input: unknown): RouteConfig {
     retryMs: retry ?? null,
     writeTimeoutMs: Math.max(1, read.seconds("write_timeout", 10) * 1000),
     pathPrefix,
-    ringSize: read.integer("ring_size", 0, 1_000_000) ?? 1024,
+    ringSize: read.integer("ring_size", 16, 1_000_000) ?? 1024,
     maxBufferedBytes: read.integer("max_buffered_bytes", 1024, 1 << 30) ?? 1 << 20,
     publish: read.boolean("publish") ?? false,
   };
@@ -264,7 +282,10 @@ export function nearestOptionName(key: string): RouteOptionName | undefined {
   return best;
 }
 
-function resolveServers(url: string, fail: (message: string, key?: RouteOptionName) => never): string[] {
+function resolveServers(
+  url: string,
+  fail: (message: string, key?: RouteOptionName) => never,
+): string[] {
   const servers = url
     .split(",")
     .map((server) => server.trim())
@@ -278,7 +299,10 @@ function resolveServers(url: string, fail: (message: string, key?: RouteOptionNa
   return servers;
 }
 
-function resolveAuth(read: OptionReader, fail: (message: string, key?: RouteOptionName) => never): NatsAuth {
+function resolveAuth(
+  read: OptionReader,
+  fail: (message: string, key?: RouteOptionName) => never,
+): NatsAuth {
   const token = read.string("nats_token");
   const user = read.string("nats_user");
   const password = read.string("nats_password");
@@ -289,7 +313,12 @@ function resolveAuth(read: OptionReader, fail: (message: string, key?: RouteOpti
     credentials !== undefined && "nats_credentials",
   ].filter((mode): mode is string => mode !== false);
   if (modes.length > 1) {
-    const key: RouteOptionName = credentials !== undefined ? "nats_credentials" : token !== undefined ? "nats_token" : "nats_user";
+    const key: RouteOptionName =
+      credentials !== undefined
+        ? "nats_credentials"
+        : token !== undefined
+          ? "nats_token"
+          : "nats_user";
     fail(`choose one NATS auth mode, not ${modes.join(" and ")}`, key);
   }
   if (token !== undefined) return { type: "token", token };
@@ -330,7 +359,8 @@ class OptionReader {
   boolean(key: RouteOptionName): boolean | undefined {
     const value = this.options[key];
     if (value === undefined) return undefined;
-    if (typeof value !== "boolean") return this.fail(`${key} must be true or false, got ${JSON.stringify(value)}`, key);
+    if (typeof value !== "boolean")
+      return this.fail(`${key} must be true or false, got ${JSON.stringify(value)}`, key);
     return value;
   }
 
@@ -338,7 +368,10 @@ class OptionReader {
     const value = this.options[key];
     if (value === undefined) return undefined;
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-      return this.fail(`${key} takes a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`, key);
+      return this.fail(
+        `${key} takes a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
+        key,
+      );
     }
     return value;
   }
@@ -348,8 +381,16 @@ class OptionReader {
     const value = this.options[key];
     if (value === undefined) return fallback;
     const seconds = typeof value === "string" ? parseDurationSeconds(value) : value;
-    if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) {
-      return this.fail(`${key} takes seconds (like 30, 0.5 or "500ms") up to one day, got ${JSON.stringify(value)}`, key);
+    if (
+      typeof seconds !== "number" ||
+      !Number.isFinite(seconds) ||
+      seconds < 0 ||
+      seconds > 86_400
+    ) {
+      return this.fail(
+        `${key} takes seconds (like 30, 0.5 or "500ms") up to one day, got ${JSON.stringify(value)}`,
+        key,
+      );
     }
     return seconds;
   }
@@ -366,7 +407,11 @@ function editDistance(a: string, b: string): number {
     previous[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const above = previous[j] as number;
-      previous[j] = Math.min(above + 1, (previous[j - 1] as number) + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous[j] = Math.min(
+        above + 1,
+        (previous[j - 1] as number) + 1,
+        diagonal + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
       diagonal = above;
     }
   }

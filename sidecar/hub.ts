@@ -1,0 +1,80 @@
+import type { Config, NatsSettings, RouteConfig } from "./config.js";
+import type { Logger } from "./log.js";
+import { RouteSource } from "./source.js";
+import { NatsTransport } from "./transport.js";
+
+/**
+ * Owns the NATS side of the sidecar: one connection per distinct set of NATS settings, one
+ * route source (live consumer, ring) per stream and topic prefix on it. Routes that share
+ * both share the source, so the number of JetStream consumers never grows with clients.
+ */
+export class Hub {
+  private readonly transports = new Map<string, NatsTransport>();
+  private readonly sources = new Map<string, RouteSource>();
+  private readonly sourceByRoute = new Map<string, RouteSource>();
+
+  constructor(
+    config: Config,
+    private readonly log: Logger,
+  ) {
+    for (const route of config.routes.values()) {
+      this.sourceByRoute.set(route.name, this.sourceFor(route));
+    }
+  }
+
+  /** The source serving a route. */
+  source(route: RouteConfig): RouteSource {
+    const source = this.sourceByRoute.get(route.name);
+    if (!source) throw new Error(`no source for route ${route.name}`);
+    return source;
+  }
+
+  /** The transport (NATS connection) of a route, for publishing. */
+  transport(route: RouteConfig): NatsTransport {
+    return this.source(route).transport;
+  }
+
+  /** Every source, for tests and metrics. */
+  allSources(): RouteSource[] {
+    return [...this.sources.values()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.sources.values()].map((source) => source.stop()));
+    await Promise.all([...this.transports.values()].map((transport) => transport.close()));
+  }
+
+  private sourceFor(route: RouteConfig): RouteSource {
+    const transportKey = settingsKey(route.nats);
+    let transport = this.transports.get(transportKey);
+    if (!transport) {
+      transport = new NatsTransport(route.nats, this.log);
+      this.transports.set(transportKey, transport);
+    }
+    const sourceKey = JSON.stringify([transportKey, route.streamName, route.topicPrefix]);
+    let source = this.sources.get(sourceKey);
+    if (!source) {
+      source = new RouteSource(
+        transport,
+        {
+          streamName: route.streamName,
+          topicPrefix: route.topicPrefix,
+          ringSize: route.ringSize,
+          retryWaitMs: route.nats.reconnectWaitMs,
+        },
+        this.log,
+      );
+      this.sources.set(sourceKey, source);
+    }
+    return source;
+  }
+}
+
+function settingsKey(settings: NatsSettings): string {
+  return JSON.stringify([
+    settings.servers,
+    settings.auth,
+    settings.reconnectWaitMs,
+    settings.maxReconnects,
+  ]);
+}

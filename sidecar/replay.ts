@@ -1,0 +1,63 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+
+export interface ReplayRequest {
+  stream: string;
+  /** The subjects of the client's topics. */
+  subjects: string[];
+  /** Deliver messages with a sequence above this one. */
+  afterSeq: number;
+  /** Called for each message in stream order; awaited, so a slow client slows only its replay. */
+  onMessage: (seq: number, subject: string, data: Uint8Array, time: Date) => Promise<void>;
+  /** Stops the replay early (the client left). */
+  signal: AbortSignal;
+}
+
+/**
+ * Reads the retained messages of some subjects after a sequence with a short-lived consumer of
+ * the client's own, and resolves once it has delivered everything the stream held when it
+ * started. Only clients whose cursor is older than the in-memory ring need one.
+ * Resolves with the number of messages delivered.
+ */
+export async function replayFromStream(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  request: ReplayRequest,
+): Promise<number> {
+  const info = await jsm.consumers.add(request.stream, {
+    ack_policy: AckPolicy.None,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: request.afterSeq + 1,
+    filter_subjects: request.subjects,
+    mem_storage: true,
+    num_replicas: 1,
+    // Removed by the server if this process dies mid-replay.
+    inactive_threshold: nanos(30_000),
+  });
+  let delivered = 0;
+  try {
+    if (info.num_pending === 0 || request.signal.aborted) return 0;
+    const consumer = await js.consumers.get(request.stream, info.name);
+    const messages = await consumer.consume({ max_messages: 512 });
+    const stop = () => messages.stop();
+    request.signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const message of messages) {
+        await request.onMessage(message.seq, message.subject, message.data, message.time);
+        delivered++;
+        if (message.info.pending === 0 || request.signal.aborted) break;
+      }
+    } finally {
+      request.signal.removeEventListener("abort", stop);
+      messages.stop();
+    }
+    return delivered;
+  } finally {
+    await jsm.consumers.delete(request.stream, info.name).catch(() => {});
+  }
+}

@@ -1,0 +1,75 @@
+import { chmod, rm } from "node:fs/promises";
+import type { Server } from "node:http";
+import { createAdaptorServer } from "@hono/node-server";
+import { createSidecar, type Sidecar } from "./app.js";
+import type { Config } from "./config.js";
+import { formatListen, type ListenAddress } from "./listen.js";
+import type { Logger } from "./log.js";
+
+export interface RunningSidecar extends Sidecar {
+  server: Server;
+  /** Where it listens; for TCP with port 0, the port actually bound. */
+  address: ListenAddress;
+  /** Stops accepting, ends every stream, drains NATS. */
+  stop(): Promise<void>;
+}
+
+/** Starts the sidecar's HTTP server. A unix socket is created with mode 0600. */
+export async function startSidecar(
+  config: Config,
+  listen: ListenAddress,
+  log: Logger,
+): Promise<RunningSidecar> {
+  const sidecar = createSidecar(config, log);
+  const server = createAdaptorServer({ fetch: sidecar.app.fetch }) as Server;
+  // Streams are long-lived: no idle or request timeouts on our side of Caddy.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 60_000;
+
+  let address = listen;
+  if (listen.type === "unix") {
+    await rm(listen.path, { force: true });
+    const previous = process.umask(0o177);
+    try {
+      await listenOn(server, (done) => server.listen(listen.path, done));
+    } finally {
+      process.umask(previous);
+    }
+    await chmod(listen.path, 0o600);
+  } else {
+    await listenOn(server, (done) => server.listen(listen.port, listen.host, done));
+    const bound = server.address();
+    if (bound && typeof bound === "object") address = { ...listen, port: bound.port };
+  }
+  log.info("sidecar listening", {
+    listen: formatListen(address),
+    routes: [...config.routes.keys()].join(","),
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    ...sidecar,
+    server,
+    address,
+    stop() {
+      stopping ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await sidecar.close();
+        server.closeAllConnections();
+        await closed;
+        if (listen.type === "unix") await rm(listen.path, { force: true });
+      })();
+      return stopping;
+    },
+  };
+}
+
+function listenOn(server: Server, start: (done: () => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    start(() => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

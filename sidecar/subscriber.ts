@@ -1,0 +1,114 @@
+import type { ServerResponse } from "node:http";
+import { HEARTBEAT } from "./sse.js";
+
+/** Why a subscriber's stream ended. */
+export type CloseReason =
+  | { type: "client_left" }
+  | { type: "slow_client"; bufferedBytes: number }
+  | { type: "write_timeout"; timeoutMs: number }
+  | { type: "replay_failed"; message: string }
+  | { type: "shutdown" };
+
+export interface SubscriberOptions {
+  topics: readonly string[];
+  /** The stream sequence the client is positioned after. */
+  position: number;
+  writeTimeoutMs: number;
+  maxBufferedBytes: number;
+  onClose: (reason: CloseReason) => void;
+}
+
+/**
+ * One connected SSE client. Frames are written straight to its socket; Node buffers what the
+ * client has not taken yet, and that buffer is bounded: past `maxBufferedBytes`, or when the
+ * client has not drained it for `writeTimeoutMs`, the client is cut. It then reconnects with
+ * its last id and loses nothing, and it never slows the others down.
+ */
+export class Subscriber {
+  readonly topics: ReadonlySet<string>;
+  /** The highest stream sequence written (or known to have nothing for this client). */
+  position: number;
+  lastWriteAt = Date.now();
+  closed = false;
+  private drainTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly options: SubscriberOptions,
+  ) {
+    this.topics = new Set(options.topics);
+    this.position = options.position;
+    response.on("close", () => this.close({ type: "client_left" }));
+    response.on("drain", () => this.drained());
+  }
+
+  /**
+   * Writes a message frame unless the client already has it. Returns false when the client is
+   * over its bound and was cut.
+   */
+  deliver(seq: number, frame: Uint8Array): boolean {
+    if (seq <= this.position || this.closed) return !this.closed;
+    this.position = seq;
+    return this.write(frame);
+  }
+
+  /** Writes any frame (connected event, heartbeat). */
+  write(frame: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.lastWriteAt = Date.now();
+    const accepted = this.response.write(frame);
+    if (accepted) return true;
+    const buffered = this.response.writableLength;
+    if (buffered > this.options.maxBufferedBytes) {
+      this.close({ type: "slow_client", bufferedBytes: buffered });
+      return false;
+    }
+    this.drainTimer ??= setTimeout(
+      () => this.close({ type: "write_timeout", timeoutMs: this.options.writeTimeoutMs }),
+      this.options.writeTimeoutMs,
+    );
+    return true;
+  }
+
+  /** Writes and waits until the client has taken the bytes: for replay, which must not race ahead. */
+  async writeAndWait(seq: number, frame: Uint8Array): Promise<void> {
+    if (!this.deliver(seq, frame) || this.response.writableLength === 0 || this.closed) return;
+    if (!this.response.writableNeedDrain) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.response.off("drain", done);
+        this.response.off("close", done);
+        resolve();
+      };
+      this.response.on("drain", done);
+      this.response.on("close", done);
+    });
+  }
+
+  /** Sends a heartbeat comment if nothing was written for `intervalMs`. */
+  heartbeat(now: number, intervalMs: number): void {
+    if (now - this.lastWriteAt >= intervalMs) this.write(HEARTBEAT);
+  }
+
+  /** Ends the stream; all clean-up happens here, once. */
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    if (reason.type === "client_left") {
+      // nothing to send: the socket is gone
+    } else if (reason.type === "shutdown") {
+      this.response.end();
+    } else {
+      // A client that cannot keep up gets no more bytes; it reconnects with its last id.
+      this.response.destroy();
+    }
+    this.options.onClose(reason);
+  }
+
+  private drained(): void {
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+  }
+}
