@@ -33,6 +33,19 @@ test-functional: build ## BDD scenarios over the whole stack (cucumber, real Cad
 .PHONY: test
 test: lint test-unit test-functional ## Everything CI runs: lint, types, unit, integration, BDD
 
+.PHONY: run
+run: ## Demo on http://localhost:8080: local nats-server, EVENTS stream, Caddy + sidecar (Ctrl-C stops)
+	@bash scripts/run-dev.sh
+
+.PHONY: docker-up
+docker-up: ## The same demo in Docker (nats, stream init, nuts) on http://localhost:8080
+	docker compose up --build --detach
+	@echo "demo on http://localhost:8080/ ; logs: docker compose logs -f nuts ; stop: make docker-down"
+
+.PHONY: docker-down
+docker-down: ## Stop and remove the Docker demo (its NATS volume too)
+	docker compose down --volumes
+
 .PHONY: clean
 clean: ## Remove build output, downloaded tools and local NATS data
 	rm -rf dist .tools .nuts .data

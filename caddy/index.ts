@@ -40,3 +40,13 @@ function isJsonObject(text: string): boolean {
     return false;
   }
 }
+
+/** For commands that start a sidecar: a config without any nuts block is a mistake. */
+export function requireRoutes(adapted: Adapted, path: string): Adapted {
+  if (adapted.routes.length === 0) {
+    throw new AdaptError(
+      `${path} has no nuts block; add one inside a site, e.g. route /events* { nuts { stream_name EVENTS topic_prefix events. } }`,
+    );
+  }
+  return adapted;
+}

@@ -5,7 +5,7 @@
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { type Adapted, adaptFile } from "../caddy/index.js";
+import { type Adapted, adaptFile, requireRoutes } from "../caddy/index.js";
 import { action, UserError } from "./errors.js";
 
 interface AdaptFlags {
@@ -35,7 +35,7 @@ async function adapt(flags: AdaptFlags): Promise<void> {
   const out = resolve(flags.out);
   const listen =
     flags.listen === undefined ? `unix:${join(out, "nuts.sock")}` : absoluteSocket(flags.listen);
-  const adapted = await adaptFile(flags.config, { listen });
+  const adapted = requireRoutes(await adaptFile(flags.config, { listen }), flags.config);
   if (flags.listen !== undefined && adapted.listen !== listen) {
     throw new UserError(
       `--listen ${flags.listen} disagrees with sidecar_listen ${adapted.listen} in ${flags.config}; keep one of them`,

@@ -1,0 +1,34 @@
+# NUTS in one image: the compiled CLI (sidecar included) plus the caddy binary. The default
+# command is `nuts run --config /etc/nuts/Caddyfile`, the demo config of `make run`; mount your
+# own Caddyfile there. docker-compose.yml runs it next to nats-server (make docker-up).
+ARG CADDY_IMAGE=caddy:2.11
+
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would compile before the sources are copied in.
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY cli cli
+COPY sidecar sidecar
+COPY caddy caddy
+RUN npm run build && npm prune --omit=dev --ignore-scripts
+
+# The official image's caddy is a static binary, so it runs on Debian slim as it is.
+FROM ${CADDY_IMAGE} AS caddy
+
+FROM node:20-slim
+COPY --from=caddy /usr/bin/caddy /usr/local/bin/caddy
+WORKDIR /app
+COPY package.json ./
+COPY bin bin
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist dist
+COPY caddy/examples/demo /srv/nuts-demo
+COPY caddy/examples/demo.Caddyfile /etc/nuts/Caddyfile
+ENV NATS_URL=nats://nats:4222 \
+    NUTS_DEMO_ROOT=/srv/nuts-demo
+USER node
+EXPOSE 8080
+ENTRYPOINT ["node", "/app/bin/nuts.js"]
+CMD ["run", "--config", "/etc/nuts/Caddyfile"]

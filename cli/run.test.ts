@@ -1,0 +1,504 @@
+/**
+ * `nuts run` as a user runs it: `node bin/nuts.js run --config Caddyfile` with the real caddy
+ * and a real nats-server, an SSE client going through Caddy.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { cp, mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { buildNuts, runNuts } from "../testing/nuts-cli.js";
+import { CADDY_NOT_FOUND } from "./caddy-config.js";
+import { acceptsConnections } from "./runtime-dir.js";
+
+const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+const toolsBin = join(repoRoot, ".tools", "bin");
+
+let nats: NatsServer;
+let nc: NatsConnection;
+let workDir: string;
+const running: NutsRun[] = [];
+
+beforeAll(async () => {
+  [nats] = await Promise.all([startNatsServer(), buildNuts()]);
+  nc = await connect(nats.connectOptions());
+  await (await jetstreamManager(nc)).streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  workDir = await mkdtemp(join(tmpdir(), "nuts-run-test-"));
+});
+
+afterEach(async () => {
+  for (const run of running.splice(0)) await run.kill();
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await nats?.stop();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe("nuts run", () => {
+  it("serves an SSE stream through Caddy and says where and what it serves", async () => {
+    const port = await freePort();
+    const run = await startNutsRun(await writeCaddyfile("stream", port));
+
+    expect(run.stdout()).toContain(`nuts: serving http://localhost:${port}\n`);
+    expect(run.stdout()).toContain(
+      'nuts: route events: /events -> stream EVENTS, topic prefix "events." (',
+    );
+    const stream = await openStream(port, "orders");
+    const ack = await jetstream(nc).publish("events.orders", "hello");
+    const event = await stream.next("message");
+    stream.close();
+
+    expect(event.id).toBe(String(ack.seq));
+    expect(JSON.parse(event.data)).toMatchObject({ topic: "orders", payload: "hello" });
+  });
+
+  it("runs a Caddy JSON config the same way", async () => {
+    const port = await freePort();
+    const folder = join(workDir, "json");
+    await mkdir(folder, { recursive: true });
+    const config = join(folder, "caddy.json");
+    const route = {
+      match: [{ path: ["/events*"] }],
+      handle: [
+        { handler: "nuts", nats_url: nats.url, stream_name: "EVENTS", topic_prefix: "events." },
+      ],
+    };
+    const servers = { srv0: { listen: [`:${port}`], routes: [route] } };
+    await writeFile(config, JSON.stringify({ apps: { http: { servers } } }));
+    const run = await startNutsRun(config);
+
+    expect(run.stdout()).toContain(`nuts: serving http://localhost:${port}\n`);
+    const stream = await openStream(port, "json");
+    const ack = await jetstream(nc).publish("events.json", "from json");
+    const event = await stream.next("message");
+    stream.close();
+    expect(event.id).toBe(String(ack.seq));
+    expect(JSON.parse(event.data)).toMatchObject({ topic: "json", payload: "from json" });
+  });
+
+  it("keeps Caddy's admin endpoint in the runtime dir, so two can run side by side", async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const [runA, runB] = await Promise.all([
+      startNutsRun(await writeCaddyfile("side-a", portA)),
+      startNutsRun(await writeCaddyfile("side-b", portB)),
+    ]);
+
+    for (const run of [runA, runB]) {
+      const adminSocket = join(run.runtimeDir, "caddy-admin.sock");
+      expect(await acceptsConnections({ type: "unix", path: adminSocket })).toBe(true);
+      expect(run.stdout()).toContain(`with admin unix/${adminSocket};`);
+      expect((await stat(run.runtimeDir)).mode & 0o777).toBe(0o700);
+      expect((await stat(join(run.runtimeDir, "sidecar.json"))).mode & 0o777).toBe(0o600);
+    }
+    const streamA = await openStream(portA, "side");
+    const streamB = await openStream(portB, "side");
+    const ack = await jetstream(nc).publish("events.side", "both");
+    expect((await streamA.next("message")).id).toBe(String(ack.seq));
+    expect((await streamB.next("message")).id).toBe(String(ack.seq));
+    streamA.close();
+    streamB.close();
+  });
+
+  it("stops Caddy and the sidecar on SIGTERM and exits 0, even with a stream open", async () => {
+    const port = await freePort();
+    const run = await startNutsRun(await writeCaddyfile("sigterm", port));
+    const children = childrenOf(run.pid);
+    expect(children.map((child) => child.role).sort()).toEqual(["caddy", "sidecar"]);
+    const stream = await openStream(port, "orders");
+
+    run.process.kill("SIGTERM");
+    const exit = await run.exited;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    for (const child of children) expect(isAlive(child.pid)).toBe(false);
+    expect(await stream.ended()).toBe(true);
+    expect(run.stderr()).toContain("nuts: SIGTERM: stopping Caddy and the sidecar\n");
+    expect(existsSync(join(run.runtimeDir, "nuts.sock"))).toBe(false);
+  });
+
+  it("restarts a sidecar that was killed, and streaming works again", async () => {
+    const port = await freePort();
+    const run = await startNutsRun(await writeCaddyfile("restart", port));
+    const sidecar = childrenOf(run.pid).find((child) => child.role === "sidecar");
+    if (!sidecar) throw new Error("no sidecar child");
+
+    process.kill(sidecar.pid, "SIGKILL");
+    await run.waitForStderr(/nuts: the sidecar is back \(pid (\d+)\)/);
+
+    expect(run.stderr()).toContain(
+      "nuts: the sidecar exited (signal SIGKILL); restarting it in 0.25 s (restart 1)\n",
+    );
+    const restarted = childrenOf(run.pid).find((child) => child.role === "sidecar");
+    expect(restarted?.pid).toBeDefined();
+    expect(restarted?.pid).not.toBe(sidecar.pid);
+    const stream = await openStream(port, "after-restart");
+    const ack = await jetstream(nc).publish("events.after-restart", "again");
+    const event = await stream.next("message");
+    stream.close();
+    expect(event.id).toBe(String(ack.seq));
+    expect(JSON.parse(event.data)).toMatchObject({ topic: "after-restart", payload: "again" });
+  });
+
+  it("exits 1 with Caddy's own error line when the port is in use, and stops the sidecar", async () => {
+    const blocker = await occupyPort();
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const config = await writeCaddyfile("port-in-use", port);
+      const result = await runNuts(
+        ["run", "--config", config, "--runtime-dir", runtimeDirOf(config)],
+        {
+          env: { PATH: withTools() },
+        },
+      );
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^nuts: caddy could not start: loading initial config: .*listen tcp :${port}: bind: address already in use$`,
+          "m",
+        ),
+      );
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+      expect(result.stdout).not.toContain("nuts: serving");
+      expect(processesMentioning(runtimeDirOf(config))).toEqual([]);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it("exits 1 with Caddy's own error line for a bad site block", async () => {
+    const config = await writeCaddyfile("bad-site", await freePort(), "\tno_such_directive on\n");
+    const result = await runNuts(
+      ["run", "--config", config, "--runtime-dir", runtimeDirOf(config)],
+      {
+        env: { PATH: withTools() },
+      },
+    );
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^nuts: caddy rejected the config adapted from .*\/bad-site\/Caddyfile: .*\/run\/Caddyfile:\d+: unrecognized directive: no_such_directive$/m,
+    );
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("says how to get caddy when there is none", async () => {
+    // A copy of the CLI away from this checkout, so .tools/bin/caddy is not found either.
+    const install = join(workDir, "install");
+    await mkdir(install);
+    await Promise.all([
+      cp(join(repoRoot, "dist"), join(install, "dist"), { recursive: true }),
+      cp(join(repoRoot, "bin"), join(install, "bin"), { recursive: true }),
+      cp(join(repoRoot, "package.json"), join(install, "package.json")),
+      symlink(join(repoRoot, "node_modules"), join(install, "node_modules")),
+    ]);
+    const config = await writeCaddyfile("no-caddy", await freePort());
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [join(install, "bin", "nuts.js"), "run", "--config", config],
+        {
+          env: { PATH: "/nonexistent", HOME: workDir },
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
+      let stderr = "";
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+        stderr += chunk;
+      });
+      child.once("close", (code) => resolve({ code, stderr }));
+    });
+
+    expect(result).toEqual({ code: 1, stderr: `nuts: ${CADDY_NOT_FOUND}\n` });
+  });
+
+  it("rejects a --caddy path that is not an executable", async () => {
+    const config = await writeCaddyfile("bad-flag", await freePort());
+    const result = await runNuts(["run", "--config", config, "--caddy", "/no/such/caddy"]);
+
+    expect(result).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "nuts: --caddy /no/such/caddy: no executable file there\n",
+    });
+  });
+});
+
+// --- helpers -------------------------------------------------------------------------------
+
+interface NutsRun {
+  process: ChildProcess;
+  pid: number;
+  runtimeDir: string;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForStderr(pattern: RegExp): Promise<RegExpMatchArray>;
+  kill(): Promise<void>;
+}
+
+async function writeCaddyfile(name: string, port: number, extra = ""): Promise<string> {
+  const folder = join(workDir, name);
+  await mkdir(folder, { recursive: true });
+  const file = join(folder, "Caddyfile");
+  await writeFile(
+    file,
+    `:${port} {
+\troute /events* {
+\t\tnuts {
+\t\t\tnats_url ${nats.url}
+\t\t\tstream_name EVENTS
+\t\t\ttopic_prefix events.
+\t\t}
+\t}
+${extra}}
+`,
+  );
+  return file;
+}
+
+function runtimeDirOf(configFile: string): string {
+  return join(dirname(configFile), "run");
+}
+
+function withTools(): string {
+  return [toolsBin, process.env.PATH ?? ""].join(delimiter);
+}
+
+/** Starts `nuts run` and waits until it has printed what it serves. */
+async function startNutsRun(configFile: string): Promise<NutsRun> {
+  const runtimeDir = runtimeDirOf(configFile);
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith("NATS_") && name !== "NUTS_CADDY",
+    ),
+  );
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, "bin", "nuts.js"), "run", "--config", configFile, "--runtime-dir", runtimeDir],
+    { env: { ...env, PATH: withTools() }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+    notify();
+  });
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk;
+    notify();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      resolve({ code, signal });
+      notify();
+    }),
+  );
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+
+  const waitFor = (read: () => string, pattern: RegExp, timeoutMs = 20_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(
+          new Error(`timed out waiting for ${pattern}\nstdout:\n${stdout}\nstderr:\n${stderr}`),
+        );
+      }, timeoutMs);
+      const check = () => {
+        const match = read().match(pattern);
+        if (match || gone) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          if (match) resolve(match);
+          else reject(new Error(`nuts run exited\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+        }
+      };
+      waiters.add(check);
+      check();
+    });
+
+  const run: NutsRun = {
+    process: child,
+    pid: child.pid as number,
+    runtimeDir,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    waitForStderr: (pattern) => waitFor(() => stderr, pattern),
+    async kill() {
+      if (gone) return;
+      const children = childrenOf(run.pid);
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        for (const each of children) if (isAlive(each.pid)) process.kill(each.pid, "SIGKILL");
+      }, 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  running.push(run);
+  await waitFor(() => stdout, /nuts: press Ctrl-C to stop\n/);
+  return run;
+}
+
+interface SseEventSeen {
+  id: string | undefined;
+  event: string;
+  data: string;
+}
+
+interface SseStream {
+  /** The next event of this type (earlier events of other types are skipped). */
+  next(type: string): Promise<SseEventSeen>;
+  close(): void;
+  /** Reads on until the server ends the response; true unless we closed it ourselves. */
+  ended(): Promise<boolean>;
+}
+
+/** GET /events?topic=... through Caddy; resolves once the `connected` event has arrived. */
+async function openStream(port: number, topic: string): Promise<SseStream> {
+  const abort = new AbortController();
+  const response = await fetch(`http://127.0.0.1:${port}/events?topic=${topic}`, {
+    headers: { accept: "text/event-stream" },
+    signal: abort.signal,
+  });
+  expect(response.status).toBe(200);
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  const events: SseEventSeen[] = [];
+  const readEvent = async (): Promise<SseEventSeen> => {
+    for (;;) {
+      const boundary = buffered.indexOf("\n\n");
+      if (boundary >= 0) {
+        const frame = buffered.slice(0, boundary);
+        buffered = buffered.slice(boundary + 2);
+        const lines = frame.split("\n").filter((line) => !line.startsWith(":"));
+        if (lines.length === 0) continue;
+        const field = (name: string) =>
+          lines
+            .filter((line) => line.startsWith(`${name}: `))
+            .map((line) => line.slice(name.length + 2));
+        return {
+          id: field("id")[0],
+          event: field("event")[0] ?? "message",
+          data: field("data").join("\n"),
+        };
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the stream ended");
+      buffered += decoder.decode(value, { stream: true });
+    }
+  };
+  const stream: SseStream = {
+    async next(type) {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const waiting = events.findIndex((event) => event.event === type);
+        if (waiting >= 0) return events.splice(waiting, 1)[0] as SseEventSeen;
+        if (Date.now() > deadline) throw new Error(`no ${type} event within 10 s`);
+        events.push(await readEvent());
+      }
+    },
+    close: () => abort.abort(),
+    async ended() {
+      try {
+        while (!(await reader.read()).done) {
+          // Heartbeats and events until the server ends the response.
+        }
+      } catch {
+        // A reset connection ends it too.
+      }
+      return !abort.signal.aborted;
+    },
+  };
+  await stream.next("connected");
+  return stream;
+}
+
+interface ChildInfo {
+  pid: number;
+  role: "sidecar" | "caddy" | "other";
+}
+
+/** The direct children of a process, from /proc. */
+function childrenOf(parent: number): ChildInfo[] {
+  const found: ChildInfo[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== parent) continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      const role = argv.includes("sidecar")
+        ? "sidecar"
+        : argv.includes("run") && /caddy$/.test(argv[0] ?? "")
+          ? "caddy"
+          : "other";
+      found.push({ pid: Number(entry), role });
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  return found;
+}
+
+/** Processes whose command line mentions the text (e.g. a runtime dir), from /proc. */
+function processesMentioning(text: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A listener on every interface, as Caddy's `:PORT` would want. */
+function occupyPort(): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, () => resolve(server));
+  });
+}
