@@ -205,7 +205,7 @@ export function resolveRoute(name: string, input: unknown): RouteConfig {
     );
   }
 
-  const topicPrefix = read.string("topic_prefix") ?? "";
+  const topicPrefix = read.string("topic_prefix", true) ?? "";
   if (!TOPIC_PREFIX.test(topicPrefix)) {
     fail(
       `topic_prefix "${topicPrefix}" must be empty or NATS tokens ending in a dot, e.g. "events."`,
@@ -213,7 +213,7 @@ export function resolveRoute(name: string, input: unknown): RouteConfig {
     );
   }
 
-  const pathPrefix = (read.string("path_prefix") ?? "").replace(/\/+$/, "");
+  const pathPrefix = (read.string("path_prefix", true) ?? "").replace(/\/+$/, "");
   if (pathPrefix !== "" && !pathPrefix.startsWith("/")) {
     fail(`path_prefix "${pathPrefix}" must start with "/", e.g. "/events"`, "path_prefix");
   }
@@ -338,10 +338,10 @@ class OptionReader {
     private readonly fail: (message: string, key?: RouteOptionName) => never,
   ) {}
 
-  string(key: RouteOptionName): string | undefined {
+  string(key: RouteOptionName, allowEmpty = false): string | undefined {
     const value = this.options[key];
     if (value === undefined) return undefined;
-    if (typeof value !== "string" || value === "") {
+    if (typeof value !== "string" || (value === "" && !allowEmpty)) {
       return this.fail(`${key} must be a non-empty string, got ${JSON.stringify(value)}`, key);
     }
     return value;

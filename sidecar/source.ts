@@ -59,11 +59,14 @@ export class RouteSource {
 
   /** Waits up to `timeoutMs` for the source to be ready; returns the state it is in then. */
   async whenReady(timeoutMs: number): Promise<SourceState> {
-    if (this.isAvailable() || this.state.type !== "starting") return this.state;
+    // A connection that already failed is refused at once, not after the grace period.
+    const settled = () =>
+      this.state.type !== "starting" || this.transport.state.type === "nats_disconnected";
+    if (this.isAvailable() || settled()) return this.state;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       const off = this.onChange(() => {
-        if (this.state.type !== "starting") done();
+        if (settled()) done();
       });
       function done() {
         clearTimeout(timer);
@@ -160,6 +163,7 @@ export class RouteSource {
     while (!signal.aborted) {
       try {
         await this.consume(signal);
+        continue;
       } catch (error) {
         if (signal.aborted) break;
         if (isStreamNotFound(error)) {
@@ -204,6 +208,15 @@ export class RouteSource {
     const messages = await consumer.consume();
     const stop = () => messages.stop();
     signal.addEventListener("abort", stop, { once: true });
+    // After NATS comes back, start a fresh consumer after `head`: nats.js's ordered consumer
+    // can stall for tens of seconds after a server restart.
+    let reconnected = false;
+    const offTransport = this.transport.onChange((state) => {
+      if (state.type === "connected") {
+        reconnected = true;
+        messages.stop();
+      }
+    });
     this.setState({ type: "ready" });
     this.log.info("live consumer started", {
       stream: streamName,
@@ -212,8 +225,9 @@ export class RouteSource {
     });
     try {
       for await (const message of messages) this.dispatch(message);
-      if (!signal.aborted) throw new Error("the live consumer ended");
+      if (!signal.aborted && !reconnected) throw new Error("the live consumer ended");
     } finally {
+      offTransport();
       signal.removeEventListener("abort", stop);
     }
   }
