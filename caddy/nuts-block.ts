@@ -50,6 +50,13 @@ export function readNutsBlock(block: Directive[] | undefined, env: Env): NutsBlo
       case "nats_user":
       case "nats_password":
       case "topic_prefix":
+      case "nats_tls_ca":
+      case "nats_tls_cert":
+      case "nats_tls_key":
+      case "subscriber_jwt_key":
+      case "subscriber_jwt_public_key":
+      case "subscriber_jwks_url":
+      case "subscriber_jwt_cookie":
         options[name] = one();
         break;
       case "path_prefix":
@@ -78,14 +85,19 @@ export function readNutsBlock(block: Directive[] | undefined, env: Env): NutsBlo
       case "max_buffered_bytes":
         options[name] = wholeNumber(name, one(), fail);
         break;
-      case "retry": {
+      case "retry":
+      case "max_connections":
+      case "max_connections_per_ip":
+      case "max_event_size":
+      case "replay_max_messages": {
         const text = one();
-        options.retry = text === "off" ? null : wholeNumber(name, text, fail);
+        options[name] = text === "off" ? null : wholeNumber(name, text, fail);
         break;
       }
       case "publish":
-        if (args.length > 1) fail(`publish takes at most one value, on or off; got ${args.length}`);
-        options.publish = onOff(args[0] ?? "on", fail);
+      case "subscriber_jwt_query":
+        if (args.length > 1) fail(`${name} takes at most one value, on or off; got ${args.length}`);
+        options[name] = onOff(name, args[0] ?? "on", fail);
         break;
     }
   }
@@ -133,10 +145,10 @@ function wholeNumber(name: RouteOptionName, text: string, fail: (reason: string)
   return Number(text);
 }
 
-function onOff(text: string, fail: (reason: string) => never): boolean {
+function onOff(name: RouteOptionName, text: string, fail: (reason: string) => never): boolean {
   if (text === "on" || text === "true") return true;
   if (text === "off" || text === "false") return false;
-  return fail(`publish takes on or off (or nothing, meaning on), got "${text}"`);
+  return fail(`${name} takes on or off (or nothing, meaning on), got "${text}"`);
 }
 
 const EXAMPLES: Record<RouteOptionName, string> = {
@@ -158,6 +170,18 @@ const EXAMPLES: Record<RouteOptionName, string> = {
   ring_size: "ring_size 1024",
   max_buffered_bytes: "max_buffered_bytes 1048576",
   publish: "publish on",
+  nats_tls_ca: "nats_tls_ca /etc/nats/ca.pem",
+  nats_tls_cert: "nats_tls_cert /etc/nats/client.pem",
+  nats_tls_key: "nats_tls_key /etc/nats/client-key.pem",
+  subscriber_jwt_key: "subscriber_jwt_key {$NUTS_JWT_KEY}",
+  subscriber_jwt_public_key: "subscriber_jwt_public_key /etc/nuts/jwt-public.pem",
+  subscriber_jwks_url: "subscriber_jwks_url https://auth.example.com/.well-known/jwks.json",
+  subscriber_jwt_cookie: "subscriber_jwt_cookie nutsAuthorization",
+  subscriber_jwt_query: "subscriber_jwt_query on",
+  max_connections: "max_connections 10000",
+  max_connections_per_ip: "max_connections_per_ip 20",
+  max_event_size: "max_event_size 65536",
+  replay_max_messages: "replay_max_messages 10000",
 };
 
 function example(name: RouteOptionName): string {

@@ -30,6 +30,7 @@ describe("resolveConfig", () => {
       name: "events",
       nats: {
         servers: ["nats://localhost:4222"],
+        tls: null,
         auth: { type: "none" },
         reconnectWaitMs: 2000,
         maxReconnects: -1,
@@ -45,6 +46,11 @@ describe("resolveConfig", () => {
       ringSize: 1024,
       maxBufferedBytes: 1_048_576,
       publish: false,
+      subscriberAuth: null,
+      maxConnections: null,
+      maxConnectionsPerIp: null,
+      maxEventSize: null,
+      replayMaxMessages: null,
     });
   });
 
@@ -71,6 +77,7 @@ describe("resolveConfig", () => {
       name: "chat",
       nats: {
         servers: ["nats://a:4222", "nats://b:4222"],
+        tls: null,
         auth: { type: "user_password", user: "alice", password: "secret" },
         reconnectWaitMs: 250,
         maxReconnects: 10,
@@ -86,6 +93,11 @@ describe("resolveConfig", () => {
       ringSize: 16,
       maxBufferedBytes: 4096,
       publish: true,
+      subscriberAuth: null,
+      maxConnections: null,
+      maxConnectionsPerIp: null,
+      maxEventSize: null,
+      replayMaxMessages: null,
     });
   });
 

@@ -43,6 +43,30 @@ export interface RouteOptions {
   max_buffered_bytes?: number;
   /** Allow `POST <path>?topic=t` to publish the request body (the demo page uses it). @default false */
   publish?: boolean;
+  /** CA certificate file (PEM) to verify the NATS server; implies TLS. */
+  nats_tls_ca?: string;
+  /** Client certificate file (PEM) for NATS TLS; needs `nats_tls_key`. */
+  nats_tls_cert?: string;
+  /** Client key file (PEM) for NATS TLS; needs `nats_tls_cert`. */
+  nats_tls_key?: string;
+  /** HMAC secret that signs subscriber JWTs (HS256/384/512); turns authorization on. */
+  subscriber_jwt_key?: string;
+  /** PEM public key file (RSA: RS256, P-256: ES256, Ed25519: EdDSA); turns authorization on. */
+  subscriber_jwt_public_key?: string;
+  /** URL of a JWKS document (RS256, ES256, EdDSA keys); turns authorization on. */
+  subscriber_jwks_url?: string;
+  /** Cookie that may carry the subscriber JWT (EventSource cannot send headers). @default "nutsAuthorization" */
+  subscriber_jwt_cookie?: string;
+  /** Accept the JWT in an `authorization` query parameter too. @default false */
+  subscriber_jwt_query?: boolean;
+  /** Most concurrent streams on this route in one sidecar; null: no limit. @default null */
+  max_connections?: number | null;
+  /** Most concurrent streams on this route from one client IP; null: no limit. @default null */
+  max_connections_per_ip?: number | null;
+  /** Largest event (bytes on the wire) sent; bigger messages become a `skipped` event. @default null */
+  max_event_size?: number | null;
+  /** Most messages one request replays from NATS before its stream ends (the client resumes). @default null */
+  replay_max_messages?: number | null;
 }
 
 /** The whole of sidecar.json. */
@@ -59,11 +83,32 @@ export type NatsAuth =
   | { type: "credentials"; file: string };
 
 /** Everything needed to open one NATS connection. Routes with equal settings share one. */
+/** TLS to NATS: null for plain connections (a `tls://` URL still asks for TLS). */
+export interface NatsTls {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
 export interface NatsSettings {
   servers: string[];
   auth: NatsAuth;
+  tls: NatsTls | null;
   reconnectWaitMs: number;
   maxReconnects: number;
+}
+
+/** Where subscriber JWTs are verified against. */
+export type SubscriberKey =
+  | { type: "hmac"; secret: string }
+  | { type: "public_key"; file: string }
+  | { type: "jwks"; url: string };
+
+/** Subscriber authorization for a route; null in RouteConfig when it is off. */
+export interface SubscriberAuth {
+  key: SubscriberKey;
+  cookie: string;
+  allowQuery: boolean;
 }
 
 /** A route with every default filled in and every value checked. */
@@ -84,6 +129,12 @@ export interface RouteConfig {
   ringSize: number;
   maxBufferedBytes: number;
   publish: boolean;
+  /** null: anyone may subscribe to any topic of the route. */
+  subscriberAuth: SubscriberAuth | null;
+  maxConnections: number | null;
+  maxConnectionsPerIp: number | null;
+  maxEventSize: number | null;
+  replayMaxMessages: number | null;
 }
 
 export interface Config {
@@ -109,6 +160,18 @@ export const ROUTE_OPTION_NAMES = [
   "ring_size",
   "max_buffered_bytes",
   "publish",
+  "nats_tls_ca",
+  "nats_tls_cert",
+  "nats_tls_key",
+  "subscriber_jwt_key",
+  "subscriber_jwt_public_key",
+  "subscriber_jwks_url",
+  "subscriber_jwt_cookie",
+  "subscriber_jwt_query",
+  "max_connections",
+  "max_connections_per_ip",
+  "max_event_size",
+  "replay_max_messages",
 ] as const satisfies readonly (keyof RouteOptions)[];
 
 export type RouteOptionName = (typeof ROUTE_OPTION_NAMES)[number];
@@ -118,6 +181,8 @@ export const SECRET_OPTION_NAMES: readonly RouteOptionName[] = [
   "nats_token",
   "nats_password",
   "nats_credentials",
+  "nats_tls_key",
+  "subscriber_jwt_key",
 ];
 
 /**
@@ -238,6 +303,7 @@ export function resolveRoute(name: string, input: unknown): RouteConfig {
     nats: {
       servers: resolveServers(read.string("nats_url") ?? DEFAULT_NATS_URL, fail),
       auth: resolveAuth(read, fail),
+      tls: resolveTls(read, fail),
       reconnectWaitMs: read.seconds("reconnect_wait", 2) * 1000,
       maxReconnects: read.integer("max_reconnects", -1, 1_000_000) ?? -1,
     },
@@ -252,6 +318,11 @@ export function resolveRoute(name: string, input: unknown): RouteConfig {
     ringSize: read.integer("ring_size", 16, 1_000_000) ?? 1024,
     maxBufferedBytes: read.integer("max_buffered_bytes", 1024, 1 << 30) ?? 1 << 20,
     publish: read.boolean("publish") ?? false,
+    subscriberAuth: resolveSubscriberAuth(read, fail),
+    maxConnections: read.optionalInteger("max_connections", 1, 10_000_000),
+    maxConnectionsPerIp: read.optionalInteger("max_connections_per_ip", 1, 10_000_000),
+    maxEventSize: read.optionalInteger("max_event_size", 256, 1 << 30),
+    replayMaxMessages: read.optionalInteger("replay_max_messages", 1, 100_000_000),
   };
 }
 
@@ -292,7 +363,7 @@ function resolveServers(
     .filter((server) => server !== "");
   if (servers.length === 0) fail("nats_url is empty", "nats_url");
   for (const server of servers) {
-    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+(:\d+)?$/.test(server)) {
+    if (!/^(nats|tls):\/\/[^\s]+$|^[^\s:/]+(:\d+)?$/.test(server)) {
       fail(`nats_url "${server}" is not a NATS URL like "nats://localhost:4222"`, "nats_url");
     }
   }
@@ -329,6 +400,75 @@ function resolveAuth(
     return { type: "user_password", user: user as string, password: password as string };
   }
   return { type: "none" };
+}
+
+function resolveTls(
+  read: OptionReader,
+  fail: (message: string, key?: RouteOptionName) => never,
+): NatsTls | null {
+  const caFile = read.string("nats_tls_ca");
+  const certFile = read.string("nats_tls_cert");
+  const keyFile = read.string("nats_tls_key");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    fail(
+      "nats_tls_cert and nats_tls_key go together: give both files, or neither",
+      certFile === undefined ? "nats_tls_key" : "nats_tls_cert",
+    );
+  }
+  if (caFile === undefined && certFile === undefined) return null;
+  return {
+    ...(caFile === undefined ? {} : { caFile }),
+    ...(certFile === undefined ? {} : { certFile }),
+    ...(keyFile === undefined ? {} : { keyFile }),
+  };
+}
+
+function resolveSubscriberAuth(
+  read: OptionReader,
+  fail: (message: string, key?: RouteOptionName) => never,
+): SubscriberAuth | null {
+  const secret = read.string("subscriber_jwt_key");
+  const file = read.string("subscriber_jwt_public_key");
+  const url = read.string("subscriber_jwks_url");
+  const cookie = read.string("subscriber_jwt_cookie");
+  const allowQuery = read.boolean("subscriber_jwt_query");
+  const keys = [
+    secret !== undefined && "subscriber_jwt_key",
+    file !== undefined && "subscriber_jwt_public_key",
+    url !== undefined && "subscriber_jwks_url",
+  ].filter((key): key is RouteOptionName => key !== false);
+  if (keys.length > 1)
+    fail(`choose one way to verify subscriber JWTs, not ${keys.join(" and ")}`, keys[1]);
+  const [only] = keys;
+  if (only === undefined) {
+    if (cookie !== undefined)
+      fail(
+        "subscriber_jwt_cookie needs a key: set subscriber_jwt_key, subscriber_jwt_public_key or subscriber_jwks_url",
+        "subscriber_jwt_cookie",
+      );
+    if (allowQuery !== undefined)
+      fail(
+        "subscriber_jwt_query needs a key: set subscriber_jwt_key, subscriber_jwt_public_key or subscriber_jwks_url",
+        "subscriber_jwt_query",
+      );
+    return null;
+  }
+  if (secret !== undefined && Buffer.byteLength(secret) < 32) {
+    fail("subscriber_jwt_key must be at least 32 bytes (256 bits) for HS256", "subscriber_jwt_key");
+  }
+  if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) {
+    fail(`subscriber_jwks_url "${url}" must be an http(s) URL`, "subscriber_jwks_url");
+  }
+  if (cookie !== undefined && !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookie)) {
+    fail(`subscriber_jwt_cookie "${cookie}" is not a valid cookie name`, "subscriber_jwt_cookie");
+  }
+  const key: SubscriberKey =
+    secret !== undefined
+      ? { type: "hmac", secret }
+      : file !== undefined
+        ? { type: "public_key", file }
+        : { type: "jwks", url: url as string };
+  return { key, cookie: cookie ?? "nutsAuthorization", allowQuery: allowQuery ?? false };
 }
 
 /** Typed access to one route's raw options; every error names the option. */
@@ -374,6 +514,12 @@ class OptionReader {
       );
     }
     return value;
+  }
+
+  /** A whole number, or null (or absent) for "no limit". */
+  optionalInteger(key: RouteOptionName, min: number, max: number): number | null {
+    if (this.options[key] === null) return null;
+    return this.integer(key, min, max) ?? null;
   }
 
   /** A duration in seconds: a number, or a string such as "30s" or "500ms". */

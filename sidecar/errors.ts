@@ -11,6 +11,9 @@ export const ErrorCode = {
   PublishDisabled: "publish_disabled",
   PayloadTooLarge: "payload_too_large",
   MethodNotAllowed: "method_not_allowed",
+  Unauthorized: "unauthorized",
+  ForbiddenTopic: "forbidden_topic",
+  TooManyConnections: "too_many_connections",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -18,11 +21,17 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export class RequestError extends Error {
   override name = "RequestError";
   constructor(
-    readonly status: 400 | 403 | 404 | 405 | 413 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 429 | 503,
     readonly code: ErrorCode,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
+  }
+
+  /** A refusal that may succeed later: the client should retry (EventSource does on its own). */
+  get retryable(): boolean {
+    return this.status === 429 || this.status === 503;
   }
 
   toJSON(): { error: ErrorCode; message: string } {

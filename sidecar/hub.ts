@@ -1,6 +1,6 @@
 import type { Config, NatsSettings, RouteConfig } from "./config.js";
 import type { Logger } from "./log.js";
-import { RouteSource } from "./source.js";
+import { RouteSource, type SourceOptions } from "./source.js";
 import { NatsTransport } from "./transport.js";
 
 /**
@@ -51,19 +51,18 @@ export class Hub {
       transport = new NatsTransport(route.nats, this.log);
       this.transports.set(transportKey, transport);
     }
-    const sourceKey = JSON.stringify([transportKey, route.streamName, route.topicPrefix]);
+    const options: SourceOptions = {
+      streamName: route.streamName,
+      topicPrefix: route.topicPrefix,
+      ringSize: route.ringSize,
+      maxEventSize: route.maxEventSize,
+      retryWaitMs: route.nats.reconnectWaitMs,
+    };
+    // Frames are shared, so routes share a source only when they frame messages alike.
+    const sourceKey = JSON.stringify([transportKey, options]);
     let source = this.sources.get(sourceKey);
     if (!source) {
-      source = new RouteSource(
-        transport,
-        {
-          streamName: route.streamName,
-          topicPrefix: route.topicPrefix,
-          ringSize: route.ringSize,
-          retryWaitMs: route.nats.reconnectWaitMs,
-        },
-        this.log,
-      );
+      source = new RouteSource(transport, options, this.log);
       this.sources.set(sourceKey, source);
     }
     return source;
@@ -71,10 +70,5 @@ export class Hub {
 }
 
 function settingsKey(settings: NatsSettings): string {
-  return JSON.stringify([
-    settings.servers,
-    settings.auth,
-    settings.reconnectWaitMs,
-    settings.maxReconnects,
-  ]);
+  return JSON.stringify(settings);
 }

@@ -12,6 +12,8 @@ export interface ReplayRequest {
   subjects: string[];
   /** Deliver messages with a sequence above this one. */
   afterSeq: number;
+  /** Stop after this many messages (the replay is then incomplete); null: no cap. */
+  maxMessages: number | null;
   /** Called for each message in stream order; awaited, so a slow client slows only its replay. */
   onMessage: (seq: number, subject: string, data: Uint8Array, time: Date) => Promise<void>;
   /** Stops the replay early (the client left). */
@@ -22,13 +24,13 @@ export interface ReplayRequest {
  * Reads the retained messages of some subjects after a sequence with a short-lived consumer of
  * the client's own, and resolves once it has delivered everything the stream held when it
  * started. Only clients whose cursor is older than the in-memory ring need one.
- * Resolves with the number of messages delivered.
+ * Resolves with the number of messages read and whether that was all of them.
  */
 export async function replayFromStream(
   js: JetStreamClient,
   jsm: JetStreamManager,
   request: ReplayRequest,
-): Promise<number> {
+): Promise<{ delivered: number; complete: boolean }> {
   const info = await jsm.consumers.add(request.stream, {
     ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.StartSequence,
@@ -40,8 +42,10 @@ export async function replayFromStream(
     inactive_threshold: nanos(30_000),
   });
   let delivered = 0;
+  let complete = false;
   try {
-    if (info.num_pending === 0 || request.signal.aborted) return 0;
+    if (info.num_pending === 0 || request.signal.aborted) return { delivered, complete: true };
+    if (request.maxMessages !== null && request.maxMessages <= 0) return { delivered, complete };
     const consumer = await js.consumers.get(request.stream, info.name);
     const messages = await consumer.consume({ max_messages: 512 });
     const stop = () => messages.stop();
@@ -50,13 +54,15 @@ export async function replayFromStream(
       for await (const message of messages) {
         await request.onMessage(message.seq, message.subject, message.data, message.time);
         delivered++;
-        if (message.info.pending === 0 || request.signal.aborted) break;
+        if (message.info.pending === 0) complete = true;
+        if (complete || request.signal.aborted) break;
+        if (request.maxMessages !== null && delivered >= request.maxMessages) break;
       }
     } finally {
       request.signal.removeEventListener("abort", stop);
       messages.stop();
     }
-    return delivered;
+    return { delivered, complete };
   } finally {
     await jsm.consumers.delete(request.stream, info.name).catch(() => {});
   }

@@ -1,10 +1,12 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { nuid } from "@nats-io/transport-node";
+import { type StreamEvent, watchStream } from "./advisories.js";
 import type { Logger } from "./log.js";
 import { replayFromStream } from "./replay.js";
 import { Ring } from "./ring.js";
-import { encodeMessage } from "./sse.js";
+import { encodeEvent, encodeMessage } from "./sse.js";
 import type { Subscriber } from "./subscriber.js";
-import { subjectOf, topicOf } from "./topics.js";
+import { topicOf } from "./topics.js";
 import { describe, type NatsTransport, sleep } from "./transport.js";
 
 /** Whether a source can take subscribers, and if not, why. */
@@ -19,8 +21,16 @@ export interface SourceOptions {
   streamName: string;
   topicPrefix: string;
   ringSize: number;
+  /** Frames larger than this become a `skipped` event; null: no limit. */
+  maxEventSize: number | null;
   retryWaitMs: number;
 }
+
+/** How far a replay got. */
+export type AttachResult =
+  | { type: "live" }
+  | { type: "replay_limit"; messages: number }
+  | { type: "aborted" };
 
 /**
  * Everything one route source (a stream and a topic prefix on one NATS connection) delivers.
@@ -33,10 +43,18 @@ export class RouteSource {
   /** The last stream sequence this source has seen (or the stream's last when it started). */
   head = 0;
   private ring: Ring | undefined;
+  /** When the stream was created: a different value means it was deleted and made again. */
+  private streamCreated: string | undefined;
   private readonly subscribersByTopic = new Map<string, Set<Subscriber>>();
+  /** Subscribers with wildcard topics, matched against every message. */
+  private readonly patternSubscribers = new Set<Subscriber>();
   private readonly listeners = new Set<() => void>();
   private readonly stopping = new AbortController();
   private readonly running: Promise<void>;
+  /** Names of our live consumers start with this, to recognise their deletion. */
+  private readonly consumerPrefix = `nuts_${nuid.next()}`;
+  /** Stops the current live consumer so that `run` starts a fresh one. */
+  private restartConsumer: (() => void) | undefined;
 
   constructor(
     readonly transport: NatsTransport,
@@ -48,13 +66,13 @@ export class RouteSource {
 
   /** Number of subscribers attached for live delivery (for tests and metrics). */
   get subscriberCount(): number {
-    let count = 0;
-    for (const set of this.subscribersByTopic.values()) count += set.size;
-    return count;
+    const attached = new Set<Subscriber>(this.patternSubscribers);
+    for (const set of this.subscribersByTopic.values()) for (const each of set) attached.add(each);
+    return attached.size;
   }
 
   get topicCount(): number {
-    return this.subscribersByTopic.size;
+    return this.subscribersByTopic.size + (this.patternSubscribers.size > 0 ? 1 : 0);
   }
 
   /** Waits up to `timeoutMs` for the source to be ready; returns the state it is in then. */
@@ -82,30 +100,44 @@ export class RouteSource {
     return this.state.type === "ready" && this.transport.state.type === "connected";
   }
 
+  /** The stream's last sequence as NATS says now (for cursors ahead of what this source saw). */
+  async streamLastSeq(): Promise<number> {
+    const { jsm } = await this.transport.connected(this.stopping.signal);
+    return (await jsm.streams.info(this.options.streamName)).state.last_seq;
+  }
+
   /**
    * Brings a subscriber up to date and then attaches it for live delivery, with no gap and no
    * duplicate: messages after its position come from the ring when the ring still holds them,
    * otherwise from a replay consumer of its own, and the hand-over to live delivery happens
    * synchronously, between two messages of the live consumer.
    */
-  async attach(subscriber: Subscriber, signal: AbortSignal): Promise<void> {
-    const ring = this.ring;
-    if (!ring) throw new Error("source is not ready");
+  async attach(
+    subscriber: Subscriber,
+    signal: AbortSignal,
+    replayLimit: number | null,
+  ): Promise<AttachResult> {
+    let replayed = 0;
     // Replay from NATS until the ring covers the rest. `head` is read before each replay: the
     // replay consumer sees at least every message up to it, so afterwards the subscriber's
     // position is at least that head even when no message matched its topics.
-    while (!ring.covers(subscriber.position) && !signal.aborted) {
+    while (!this.currentRing().covers(subscriber.position) && !signal.aborted) {
       const target = this.head;
-      await this.replay(subscriber, signal);
+      const budget = replayLimit === null ? null : replayLimit - replayed;
+      const result = await this.replay(subscriber, signal, budget);
+      replayed += result.delivered;
+      if (signal.aborted) return { type: "aborted" };
+      if (!result.complete) return { type: "replay_limit", messages: replayed };
       subscriber.position = Math.max(subscriber.position, target);
     }
-    if (signal.aborted || subscriber.closed) return;
-    for (const entry of ring.after(subscriber.position)) {
-      if (subscriber.topics.has(entry.topic)) subscriber.deliver(entry.seq, entry.frame);
+    if (signal.aborted || subscriber.closed) return { type: "aborted" };
+    for (const entry of this.currentRing().after(subscriber.position)) {
+      if (subscriber.filter.matches(entry.topic)) subscriber.deliver(entry.seq, entry.frame);
     }
     // Nothing between the ring and live: everything up to `head` was in the ring.
     subscriber.position = Math.max(subscriber.position, this.head);
-    for (const topic of subscriber.topics) {
+    if (subscriber.filter.patterns.length > 0) this.patternSubscribers.add(subscriber);
+    for (const topic of subscriber.filter.literals) {
       let set = this.subscribersByTopic.get(topic);
       if (!set) {
         set = new Set();
@@ -113,11 +145,13 @@ export class RouteSource {
       }
       set.add(subscriber);
     }
+    return { type: "live" };
   }
 
   /** Removes a subscriber; a topic nobody watches any more leaves no map entry behind. */
   detach(subscriber: Subscriber): void {
-    for (const topic of subscriber.topics) {
+    this.patternSubscribers.delete(subscriber);
+    for (const topic of subscriber.filter.literals) {
       const set = this.subscribersByTopic.get(topic);
       if (!set) continue;
       set.delete(subscriber);
@@ -136,16 +170,41 @@ export class RouteSource {
     await this.running;
   }
 
-  private async replay(subscriber: Subscriber, signal: AbortSignal): Promise<void> {
+  /** The frame for a message, or a small `skipped` event when it is over `max_event_size`. */
+  frame(seq: number, topic: string, data: Uint8Array, time: Date): Uint8Array {
+    const frame = encodeMessage(seq, topic, data, time);
+    const limit = this.options.maxEventSize;
+    if (limit === null || frame.byteLength <= limit) return frame;
+    return encodeEvent({
+      id: seq,
+      event: "skipped",
+      data: JSON.stringify({ topic, reason: "max_event_size", size: data.byteLength }),
+    });
+  }
+
+  private currentRing(): Ring {
+    if (!this.ring) throw new Error("source is not ready");
+    return this.ring;
+  }
+
+  private async replay(
+    subscriber: Subscriber,
+    signal: AbortSignal,
+    budget: number | null,
+  ): Promise<{ delivered: number; complete: boolean }> {
     const { js, jsm } = await this.transport.connected(signal);
     const { streamName, topicPrefix } = this.options;
-    await replayFromStream(js, jsm, {
+    return replayFromStream(js, jsm, {
       stream: streamName,
-      subjects: [...subscriber.topics].map((topic) => subjectOf(topicPrefix, topic)),
+      subjects: subscriber.filter.replaySubjects(topicPrefix),
       afterSeq: subscriber.position,
+      maxMessages: budget,
       signal,
-      onMessage: (seq, subject, data, time) =>
-        subscriber.writeAndWait(seq, encodeMessage(seq, topicOf(topicPrefix, subject), data, time)),
+      onMessage: (seq, subject, data, time) => {
+        const topic = topicOf(topicPrefix, subject);
+        if (!subscriber.filter.matches(topic)) return Promise.resolve();
+        return subscriber.writeAndWait(seq, this.frame(seq, topic, data, time));
+      },
     });
   }
 
@@ -157,7 +216,10 @@ export class RouteSource {
   /** Keeps one ordered consumer running, starting again after any failure. */
   private async run(): Promise<void> {
     const signal = this.stopping.signal;
-    this.transport.onChange(() => {
+    this.transport.onChange((state) => {
+      // After NATS comes back, start a fresh consumer after `head`: nats.js's ordered consumer
+      // can stall for tens of seconds after a server restart.
+      if (state.type === "connected") this.restartConsumer?.();
       for (const listener of [...this.listeners]) listener();
     });
     while (!signal.aborted) {
@@ -173,7 +235,7 @@ export class RouteSource {
               `stream ${streamName} does not exist; clients are refused until it does`,
               {
                 stream: streamName,
-                fix: `nuts stream add ${streamName} --subjects '${topicPrefix || ""}>'`,
+                fix: `nuts stream add ${streamName} --subjects '${topicPrefix}>'`,
               },
             );
           }
@@ -191,32 +253,31 @@ export class RouteSource {
   }
 
   private async consume(signal: AbortSignal): Promise<void> {
-    const { js, jsm } = await this.transport.connected(signal);
+    const { nc, js, jsm } = await this.transport.connected(signal);
     const { streamName, topicPrefix, ringSize } = this.options;
+    const info = await jsm.streams.info(streamName);
     if (!this.ring) {
-      const info = await jsm.streams.info(streamName);
       this.head = info.state.last_seq;
       this.ring = new Ring(ringSize, this.head);
-    } else {
-      await jsm.streams.info(streamName);
+    } else if (info.created !== this.streamCreated || info.state.last_seq < this.head) {
+      this.resetAll("stream_recreated", info.state.last_seq);
     }
+    this.streamCreated = info.created;
     const consumer = await js.consumers.get(streamName, {
+      name_prefix: this.consumerPrefix,
       ...(topicPrefix === "" ? {} : { filter_subjects: `${topicPrefix}>` }),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.head + 1,
     });
     const messages = await consumer.consume();
+    let restarted = false;
+    this.restartConsumer = () => {
+      restarted = true;
+      messages.stop();
+    };
     const stop = () => messages.stop();
     signal.addEventListener("abort", stop, { once: true });
-    // After NATS comes back, start a fresh consumer after `head`: nats.js's ordered consumer
-    // can stall for tens of seconds after a server restart.
-    let reconnected = false;
-    const offTransport = this.transport.onChange((state) => {
-      if (state.type === "connected") {
-        reconnected = true;
-        messages.stop();
-      }
-    });
+    const advisories = watchStream(nc, streamName, (event) => this.onStreamEvent(event));
     this.setState({ type: "ready" });
     this.log.info("live consumer started", {
       stream: streamName,
@@ -225,10 +286,63 @@ export class RouteSource {
     });
     try {
       for await (const message of messages) this.dispatch(message);
-      if (!signal.aborted && !reconnected) throw new Error("the live consumer ended");
+      if (!signal.aborted && !restarted) throw new Error("the live consumer ended");
     } finally {
-      offTransport();
+      this.restartConsumer = undefined;
+      advisories.stop();
       signal.removeEventListener("abort", stop);
+    }
+  }
+
+  /** Reacts to what happened to the stream outside the sidecar. */
+  private onStreamEvent(event: StreamEvent): void {
+    switch (event.type) {
+      case "stream_deleted":
+        this.log.warn("the stream was deleted; subscribers are told", {
+          stream: this.options.streamName,
+        });
+        this.resetAll("stream_deleted", 0);
+        this.restartConsumer?.();
+        break;
+      case "stream_created":
+        this.restartConsumer?.();
+        break;
+      case "stream_purged":
+        // Purged messages must not be served from memory to a client resuming from before them.
+        this.log.info("the stream was purged; subscribers are told", {
+          stream: this.options.streamName,
+        });
+        this.resetAll("stream_purged", this.head);
+        break;
+      case "consumer_deleted":
+        if (event.consumer.startsWith(this.consumerPrefix)) {
+          this.log.warn("the live consumer was deleted; starting a new one", {
+            stream: this.options.streamName,
+          });
+          this.restartConsumer?.();
+        }
+        break;
+    }
+  }
+
+  /**
+   * Starts over at `position`: the ring is emptied and every live subscriber gets an
+   * `event: reset` whose id moves its Last-Event-ID there. After a deletion their streams end,
+   * so they come back (and are refused with a retry hint) until the stream exists again.
+   */
+  private resetAll(
+    reason: "stream_recreated" | "stream_deleted" | "stream_purged",
+    position: number,
+  ): void {
+    this.head = position;
+    this.ring = new Ring(this.options.ringSize, position);
+    const frame = encodeEvent({ id: position, event: "reset", data: JSON.stringify({ reason }) });
+    const subscribers = new Set<Subscriber>(this.patternSubscribers);
+    for (const set of this.subscribersByTopic.values())
+      for (const each of set) subscribers.add(each);
+    for (const subscriber of subscribers) {
+      subscriber.reset(position, frame);
+      if (reason !== "stream_purged") subscriber.close({ type: "stream_reset", reason });
     }
   }
 
@@ -236,12 +350,14 @@ export class RouteSource {
   private dispatch(message: JsMsg): void {
     if (message.seq <= this.head) return;
     const topic = topicOf(this.options.topicPrefix, message.subject);
-    const frame = encodeMessage(message.seq, topic, message.data, message.time);
+    const frame = this.frame(message.seq, topic, message.data, message.time);
     this.head = message.seq;
     this.ring?.push({ seq: message.seq, topic, frame });
     const subscribers = this.subscribersByTopic.get(topic);
-    if (!subscribers) return;
-    for (const subscriber of subscribers) subscriber.deliver(message.seq, frame);
+    if (subscribers) for (const subscriber of subscribers) subscriber.deliver(message.seq, frame);
+    for (const subscriber of this.patternSubscribers) {
+      if (subscriber.filter.matches(topic)) subscriber.deliver(message.seq, frame);
+    }
   }
 }
 

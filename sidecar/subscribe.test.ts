@@ -291,7 +291,10 @@ describe("refused requests", () => {
       "/events?topic=orders.*",
       "events",
       400,
-      json("invalid_topic", 'topic "orders.*" may not contain the wildcards * or >'),
+      json(
+        "invalid_topic",
+        'topic "orders.*" may not contain the wildcards * or > (they need subscriber authorization)',
+      ),
     ],
     ["/events?topic=ok&topic=", "events", 400, json("invalid_topic", 'topic "" is empty')],
     [
@@ -414,7 +417,10 @@ describe("publishing", () => {
     });
     expect(response.status).toBe(400);
     expect(response.body).toBe(
-      json("invalid_topic", 'topic "a.>" may not contain the wildcards * or >'),
+      json(
+        "invalid_topic",
+        'topic "a.>" may not contain the wildcards * or > (they need subscriber authorization)',
+      ),
     );
   });
 

@@ -2,12 +2,15 @@ import type { ServerResponse } from "node:http";
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
+import { getCookie } from "hono/cookie";
+import type { SubscriberAuthorizer } from "./authorize.js";
 import type { Clients } from "./clients.js";
 import type { RouteConfig } from "./config.js";
 import { corsHeaders } from "./cors.js";
 import { resumeCursor } from "./cursor.js";
 import { ErrorCode, RequestError } from "./errors.js";
 import type { Hub } from "./hub.js";
+import { type ConnectionLimits, clientIpOf } from "./limits.js";
 import type { Logger } from "./log.js";
 import type { RouteSource } from "./source.js";
 import { encodeEvent } from "./sse.js";
@@ -20,74 +23,151 @@ export type SidecarEnv = { Bindings: HttpBindings; Variables: { route: RouteConf
 /** How long a request waits for a source that is still starting before it is refused. */
 const STARTING_GRACE_MS = 3_000;
 
+export interface SubscribeDeps {
+  hub: Hub;
+  clients: Clients;
+  limits: ConnectionLimits;
+  /** Per route name; routes without subscriber authorization have none. */
+  authorizers: Map<string, SubscriberAuthorizer>;
+  log: Logger;
+}
+
 /**
- * `GET <path>?topic=a&topic=b`: the event stream. Validation happens before anything is
- * written; once the source is ready the client gets a `connected` event at once, then the
- * messages after its cursor, then live messages.
+ * `GET <path>?topic=a&topic=b`: the event stream. Everything about the request (topics, cursor,
+ * token, limits) is checked before any NATS work; once the source is ready the client gets a
+ * `connected` event at once, then the messages after its cursor, then live messages.
  */
-export function subscribeHandler(hub: Hub, clients: Clients, log: Logger) {
+export function subscribeHandler({ hub, clients, limits, authorizers, log }: SubscribeDeps) {
   return async (c: Context<SidecarEnv>): Promise<Response> => {
     const route = c.get("route");
-    const rawUrl = c.env.incoming.url ?? "/";
-    const rawPath = rawUrl.split("?")[0] ?? "/";
+    const authorizer = authorizers.get(route.name);
+    const rawPath = (c.env.incoming.url ?? "/").split("?")[0] ?? "/";
     const topics = requestedTopics(
       c.req.queries("topic") ?? [],
       rawPath,
       route.pathPrefix,
       route.maxTopics,
+      authorizer !== undefined,
     );
     const cursor = resumeCursor(c.req.header("last-event-id"), c.req.query("last-id"));
-
-    const source = hub.source(route);
-    await source.whenReady(STARTING_GRACE_MS);
-    if (!source.isAvailable()) return refuse(c, route, unavailable(source, route));
-
-    const response = c.env.outgoing;
-    const position = cursor ?? source.head;
-    response.writeHead(200, {
-      "Content-Type": "text/event-stream",
-      "Cache-Control": "no-cache",
-      "X-Accel-Buffering": "no",
-      ...corsHeaders(route, c.req.header("origin")),
-    });
-    response.socket?.setNoDelay(true);
-    const abort = new AbortController();
-    const subscriber = new Subscriber(response, {
-      topics,
-      position,
-      writeTimeoutMs: route.writeTimeoutMs,
-      maxBufferedBytes: route.maxBufferedBytes,
-      onClose: (reason) => {
-        abort.abort();
-        source.detach(subscriber);
-        clients.remove(route, subscriber);
-        if (reason.type !== "client_left" && reason.type !== "shutdown") {
-          log.info("subscriber cut", {
-            route: route.name,
-            reason: reason.type,
-            position: subscriber.position,
-          });
-        }
-      },
-    });
-    clients.add(route, subscriber);
-    subscriber.write(
-      encodeEvent({
-        id: position,
-        event: "connected",
-        data: JSON.stringify({ topics }),
-        ...(route.retryMs === null ? {} : { retry: route.retryMs }),
-      }),
-    );
-    source.attach(subscriber, abort.signal).catch((error) => {
-      log.warn("replay failed; the client will resume", {
-        route: route.name,
-        reason: describe(error),
+    if (authorizer) {
+      const token = authorizer.tokenFrom({
+        authorization: c.req.header("authorization"),
+        cookie: getCookie(c, route.subscriberAuth?.cookie ?? ""),
+        query: c.req.query("authorization"),
       });
-      subscriber.close({ type: "replay_failed", message: describe(error) });
-    });
-    return RESPONSE_ALREADY_SENT;
+      await authorizer.authorize(token, topics);
+    }
+
+    let release: (() => void) | undefined;
+    try {
+      release = limits.acquire(
+        route,
+        clientIpOf(c.req.header("x-forwarded-for"), c.env.incoming.socket?.remoteAddress),
+      );
+      const source = hub.source(route);
+      await source.whenReady(STARTING_GRACE_MS);
+      if (!source.isAvailable()) throw unavailable(source, route);
+      stream(c, route, source, topics, cursor, release, { clients, log });
+      return RESPONSE_ALREADY_SENT;
+    } catch (error) {
+      release?.();
+      if (error instanceof RequestError && error.retryable) return refuse(c, route, error);
+      throw error;
+    }
   };
+}
+
+/** Opens the event stream and hands the subscriber to its source. */
+function stream(
+  c: Context<SidecarEnv>,
+  route: RouteConfig,
+  source: RouteSource,
+  topics: string[],
+  cursor: number | undefined,
+  release: () => void,
+  { clients, log }: Pick<SubscribeDeps, "clients" | "log">,
+): void {
+  const response = c.env.outgoing;
+  const position = cursor ?? source.head;
+  response.writeHead(200, {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    ...corsHeaders(route, c.req.header("origin")),
+  });
+  response.socket?.setNoDelay(true);
+  const abort = new AbortController();
+  const subscriber = new Subscriber(response, {
+    topics,
+    position,
+    writeTimeoutMs: route.writeTimeoutMs,
+    maxBufferedBytes: route.maxBufferedBytes,
+    onClose: (reason) => {
+      abort.abort();
+      source.detach(subscriber);
+      clients.remove(route, subscriber);
+      release();
+      if (reason.type !== "client_left" && reason.type !== "shutdown") {
+        const cut =
+          reason.type === "slow_client" ||
+          reason.type === "write_timeout" ||
+          reason.type === "replay_failed";
+        log.info(cut ? "subscriber cut" : "subscriber stream ended", {
+          route: route.name,
+          reason: reason.type,
+          position: subscriber.position,
+        });
+      }
+    },
+  });
+  clients.add(route, subscriber);
+  subscriber.write(
+    encodeEvent({
+      id: position,
+      event: "connected",
+      data: JSON.stringify({ topics }),
+      ...(route.retryMs === null ? {} : { retry: route.retryMs }),
+    }),
+  );
+  catchUp(source, subscriber, cursor, abort.signal, route.replayMaxMessages).catch((error) => {
+    log.warn("replay failed; the client will resume", {
+      route: route.name,
+      reason: describe(error),
+    });
+    subscriber.close({ type: "replay_failed", message: describe(error) });
+  });
+}
+
+/**
+ * Replays what the client missed and attaches it for live delivery. A cursor beyond the
+ * stream's last sequence belongs to a stream that was since recreated: the client is told
+ * (`event: reset`) and moved to the stream's end instead of waiting for numbers that will
+ * never come.
+ */
+async function catchUp(
+  source: RouteSource,
+  subscriber: Subscriber,
+  cursor: number | undefined,
+  signal: AbortSignal,
+  replayLimit: number | null,
+): Promise<void> {
+  if (cursor !== undefined && cursor > source.head) {
+    const last = await source.streamLastSeq();
+    if (cursor > last && !subscriber.closed) {
+      subscriber.reset(
+        last,
+        encodeEvent({
+          id: last,
+          event: "reset",
+          data: JSON.stringify({ reason: "cursor_ahead_of_stream" }),
+        }),
+      );
+    }
+  }
+  const result = await source.attach(subscriber, signal, replayLimit);
+  if (result.type === "replay_limit")
+    subscriber.close({ type: "replay_limit", messages: result.messages });
 }
 
 function unavailable(source: RouteSource, route: RouteConfig): RequestError {
@@ -115,7 +195,8 @@ function unavailable(source: RouteSource, route: RouteConfig): RequestError {
 /**
  * Refuses a request that may succeed later. A browser's EventSource gives up for good on a
  * non-200 status, so it gets a 200 stream with `retry:` and one `unavailable` event, then the
- * stream closes and the browser retries. Other clients get 503 with `Retry-After`.
+ * stream closes and the browser retries. Other clients get the status (429 or 503) with
+ * `Retry-After`.
  */
 function refuse(c: Context<SidecarEnv>, route: RouteConfig, error: RequestError): Response {
   const retryMs = route.retryMs ?? Math.max(1000, route.nats.reconnectWaitMs);
@@ -132,5 +213,9 @@ function refuse(c: Context<SidecarEnv>, route: RouteConfig, error: RequestError)
     );
     return RESPONSE_ALREADY_SENT;
   }
-  return c.json(error.toJSON(), 503, { ...cors, "Retry-After": String(Math.ceil(retryMs / 1000)) });
+  return c.json(error.toJSON(), error.status, {
+    ...cors,
+    "Retry-After": String(Math.ceil(retryMs / 1000)),
+    ...error.headers,
+  });
 }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { HEARTBEAT } from "./sse.js";
+import { TopicFilter } from "./topic-filter.js";
 
 /** Why a subscriber's stream ended. */
 export type CloseReason =
@@ -7,6 +8,8 @@ export type CloseReason =
   | { type: "slow_client"; bufferedBytes: number }
   | { type: "write_timeout"; timeoutMs: number }
   | { type: "replay_failed"; message: string }
+  | { type: "replay_limit"; messages: number }
+  | { type: "stream_reset"; reason: string }
   | { type: "shutdown" };
 
 export interface SubscriberOptions {
@@ -26,6 +29,7 @@ export interface SubscriberOptions {
  */
 export class Subscriber {
   readonly topics: ReadonlySet<string>;
+  readonly filter: TopicFilter;
   /** The highest stream sequence written (or known to have nothing for this client). */
   position: number;
   lastWriteAt = Date.now();
@@ -37,6 +41,7 @@ export class Subscriber {
     private readonly options: SubscriberOptions,
   ) {
     this.topics = new Set(options.topics);
+    this.filter = new TopicFilter(options.topics);
     this.position = options.position;
     response.on("close", () => this.close({ type: "client_left" }));
     response.on("drain", () => this.drained());
@@ -85,6 +90,15 @@ export class Subscriber {
     });
   }
 
+  /**
+   * Moves the client to a new position with a frame that says why (the stream was purged or
+   * recreated); the frame's id becomes the browser's Last-Event-ID.
+   */
+  reset(position: number, frame: Uint8Array): void {
+    this.position = position;
+    this.write(frame);
+  }
+
   /** Sends a heartbeat comment if nothing was written for `intervalMs`. */
   heartbeat(now: number, intervalMs: number): void {
     if (now - this.lastWriteAt >= intervalMs) this.write(HEARTBEAT);
@@ -98,7 +112,12 @@ export class Subscriber {
     this.drainTimer = undefined;
     if (reason.type === "client_left") {
       // nothing to send: the socket is gone
-    } else if (reason.type === "shutdown") {
+    } else if (
+      reason.type === "shutdown" ||
+      reason.type === "replay_limit" ||
+      reason.type === "stream_reset"
+    ) {
+      // A clean end: what was written reaches the client, which then reconnects with its last id.
       this.response.end();
     } else {
       // A client that cannot keep up gets no more bytes; it reconnects with its last id.

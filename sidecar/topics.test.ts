@@ -25,8 +25,8 @@ describe("checkTopic", () => {
     ["", "is empty"],
     ["a b", "may not contain spaces"],
     ["a\tb", "may not contain spaces"],
-    ["orders.*", "may not contain the wildcards * or >"],
-    [">", "may not contain the wildcards * or >"],
+    ["orders.*", "may not contain the wildcards * or > (they need subscriber authorization)"],
+    [">", "may not contain the wildcards * or > (they need subscriber authorization)"],
     ["a\u0000b", "may not contain control characters"],
     ["a\u007fb", "may not contain control characters"],
     [".a", "may not have empty parts (a leading, trailing or double dot)"],
@@ -101,7 +101,8 @@ describe("requestedTopics", () => {
   it("refuses the request when any one topic is invalid", () => {
     expect(refusal(() => requestedTopics(["good", "bad>"], "/", "", 32)).body).toEqual({
       error: "invalid_topic",
-      message: 'topic "bad>" may not contain the wildcards * or >',
+      message:
+        'topic "bad>" may not contain the wildcards * or > (they need subscriber authorization)',
     });
   });
 });

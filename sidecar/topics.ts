@@ -2,6 +2,8 @@ import { ErrorCode, RequestError } from "./errors.js";
 
 /** NATS-safe topic: tokens of [A-Za-z0-9_-] separated by single dots. */
 const TOPIC = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+/** With authorization on: `*` may stand for a token, and a final `>` for one or more. */
+const PATTERN = /^(?:[A-Za-z0-9_-]+|\*)(?:\.(?:[A-Za-z0-9_-]+|\*))*(?:\.>)?$|^>$/;
 export const MAX_TOPIC_BYTES = 256;
 
 /**
@@ -9,19 +11,24 @@ export const MAX_TOPIC_BYTES = 256;
  * break a subject (spaces, empty tokens) or smuggle bytes (control characters) is refused, so
  * a client can never subscribe outside its route's prefix.
  */
-export function checkTopic(topic: string): string {
-  if (TOPIC.test(topic) && topic.length <= MAX_TOPIC_BYTES) return topic;
+export function checkTopic(topic: string, allowPatterns = false): string {
+  if ((allowPatterns ? PATTERN : TOPIC).test(topic) && topic.length <= MAX_TOPIC_BYTES)
+    return topic;
   throw new RequestError(
     400,
     ErrorCode.InvalidTopic,
-    `topic ${JSON.stringify(topic)} ${whatIsWrong(topic)}`,
+    `topic ${JSON.stringify(topic)} ${whatIsWrong(topic, allowPatterns)}`,
   );
 }
 
-function whatIsWrong(topic: string): string {
+function whatIsWrong(topic: string, allowPatterns: boolean): string {
   if (topic === "") return "is empty";
   if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) return `is longer than ${MAX_TOPIC_BYTES} bytes`;
-  if (/[*>]/.test(topic)) return "may not contain the wildcards * or >";
+  if (/[*>]/.test(topic)) {
+    return allowPatterns
+      ? "uses * or > wrongly: * stands alone for one part, > only as the last part"
+      : "may not contain the wildcards * or > (they need subscriber authorization)";
+  }
   if (/\s/.test(topic)) return "may not contain spaces";
   // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting them is the point
   if (/[\u0000-\u001f\u007f]/.test(topic)) return "may not contain control characters";
@@ -40,6 +47,7 @@ export function requestedTopics(
   path: string,
   pathPrefix: string,
   maxTopics: number,
+  allowPatterns = false,
 ): string[] {
   const raw = queryTopics.length > 0 ? queryTopics : pathTopic(path, pathPrefix);
   if (raw.length === 0) {
@@ -49,7 +57,7 @@ export function requestedTopics(
       "name a topic: ?topic=orders (repeat for more) or a path such as /events/orders",
     );
   }
-  const topics = [...new Set(raw.map(checkTopic))];
+  const topics = [...new Set(raw.map((topic) => checkTopic(topic, allowPatterns)))];
   if (topics.length > maxTopics) {
     throw new RequestError(
       400,

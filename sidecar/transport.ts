@@ -158,7 +158,7 @@ export class NatsTransport {
   }
 
   private async connectOptions(): Promise<ConnectionOptions> {
-    const { servers, auth, reconnectWaitMs, maxReconnects } = this.settings;
+    const { servers, auth, tls, reconnectWaitMs, maxReconnects } = this.settings;
     const options: ConnectionOptions = {
       servers,
       name: "nuts-sidecar",
@@ -169,6 +169,8 @@ export class NatsTransport {
       pingInterval: 5_000,
       maxPingOut: 2,
       timeout: 5_000,
+      // The files are read by nats.js when it connects; a missing one is reported as the reason.
+      ...(tls ? { tls: { ...tls } } : {}),
     };
     switch (auth.type) {
       case "token":

@@ -1,0 +1,87 @@
+/**
+ * The topics one subscriber asked for. Without authorization these are literal topics; with it,
+ * a client may also ask for NATS-style patterns its token covers: `*` matches one token, a
+ * final `>` matches one or more.
+ */
+export class TopicFilter {
+  readonly literals: ReadonlySet<string>;
+  readonly patterns: readonly string[];
+  private readonly patternTokens: readonly string[][];
+
+  constructor(readonly topics: readonly string[]) {
+    this.literals = new Set(topics.filter((topic) => !isPattern(topic)));
+    this.patterns = topics.filter(isPattern);
+    this.patternTokens = this.patterns.map((pattern) => pattern.split("."));
+  }
+
+  matches(topic: string): boolean {
+    if (this.literals.has(topic)) return true;
+    if (this.patternTokens.length === 0) return false;
+    const tokens = topic.split(".");
+    return this.patternTokens.some((pattern) => tokensMatch(pattern, tokens));
+  }
+
+  /**
+   * Filter subjects for a replay consumer. JetStream refuses overlapping filters, so topics a
+   * pattern already covers are dropped; if patterns still overlap, the whole prefix is read and
+   * `matches` does the filtering.
+   */
+  replaySubjects(topicPrefix: string): string[] {
+    const kept = this.topics.filter(
+      (topic, index) =>
+        !this.topics.some(
+          (other, otherIndex) =>
+            otherIndex !== index &&
+            covers(other, topic) &&
+            (!covers(topic, other) || otherIndex < index),
+        ),
+    );
+    for (let i = 0; i < kept.length; i++) {
+      for (let j = i + 1; j < kept.length; j++) {
+        if (overlaps(kept[i] as string, kept[j] as string)) return [`${topicPrefix}>`];
+      }
+    }
+    return kept.map((topic) => topicPrefix + topic);
+  }
+}
+
+export function isPattern(topic: string): boolean {
+  return topic === "*" || topic === ">" || /(^|\.)[*>](\.|$)/.test(topic);
+}
+
+/** True when every topic that `inner` matches is matched by `outer` (both may be patterns). */
+export function covers(outer: string, inner: string): boolean {
+  const o = outer.split(".");
+  const i = inner.split(".");
+  for (let index = 0; index < o.length; index++) {
+    const token = o[index];
+    if (token === ">") return index < i.length;
+    const other = i[index];
+    if (other === undefined || other === ">") return false;
+    if (token !== "*" && token !== other) return false;
+  }
+  return o.length === i.length;
+}
+
+/** True when some topic matches both. */
+export function overlaps(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let index = 0; ; index++) {
+    const p = x[index];
+    const q = y[index];
+    if (p === undefined || q === undefined) return p === q;
+    if (p === ">" || q === ">") return true;
+    if (p !== "*" && q !== "*" && p !== q) return false;
+  }
+}
+
+function tokensMatch(pattern: readonly string[], tokens: readonly string[]): boolean {
+  for (let index = 0; index < pattern.length; index++) {
+    const token = pattern[index];
+    if (token === ">") return index < tokens.length;
+    if (index >= tokens.length) return false;
+    if (token !== "*" && token !== tokens[index]) return false;
+  }
+  return pattern.length === tokens.length;
+}
