@@ -34,6 +34,9 @@ const SNIPPET_NAME = /^\((.+)\)$/;
 const VARIADIC_ARGS = /^\{args\[(\d*):(\d*)\]\}$/;
 const INDEXED_ARG = /\{args(?:\[(\d+)\]|\.(\d+))\}/g;
 
+/** Import expansions in one file: snippets importing each other twice per level grow exponentially. */
+const MAX_IMPORTS = 10_000;
+
 /** Returns the tokens with every import replaced by what it imports, snippet definitions removed. */
 export async function expandImports(
   tokens: Token[],
@@ -45,9 +48,17 @@ export async function expandImports(
   const out: Token[] = [];
   let depth = 0;
   let index = 0;
+  let imports = 0;
   while (index < pending.length) {
     const token = pending[index] as Token;
     if (token.startsLine && isWord(token, "import")) {
+      if (++imports > MAX_IMPORTS) {
+        throw new CaddyfileError(
+          token.file,
+          token.line,
+          `imports expand more than ${MAX_IMPORTS} times; look for snippets that import each other repeatedly`,
+        );
+      }
       const end = lineEnd(pending, index);
       const imported = await resolveImport(
         token,

@@ -29,8 +29,12 @@ export function parseCaddyfile(tokens: Token[]): ServerBlock[] {
   return new Parser(tokens).file();
 }
 
+/** Nesting beyond this is refused: real Caddyfiles stay far below, and recursion has limits. */
+const MAX_NESTING = 100;
+
 class Parser {
   private index = 0;
+  private depth = 0;
 
   constructor(private readonly tokens: Token[]) {}
 
@@ -71,7 +75,14 @@ class Parser {
 
   /** The directives of a block opened by `open`, through its closing `}`. */
   private block(open: Token): Directive[] {
+    if (++this.depth > MAX_NESTING) {
+      throw this.error(
+        open,
+        `blocks nest more than ${MAX_NESTING} deep; no Caddyfile needs that many`,
+      );
+    }
     const body = this.directives(open);
+    this.depth--;
     const close = this.peek();
     if (!isWord(close, "}")) throw this.error(open, "this { is never closed; add a matching }");
     this.index++;

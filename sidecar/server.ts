@@ -21,7 +21,12 @@ export async function startSidecar(
   log: Logger,
 ): Promise<RunningSidecar> {
   const sidecar = createSidecar(config, log);
-  const server = createAdaptorServer({ fetch: sidecar.app.fetch }) as Server;
+  const server = createAdaptorServer({
+    fetch: sidecar.app.fetch,
+    // Whatever Caddy lets through (its max_header_size is 1 MiB) must get an answer from us,
+    // not a connection closed under Caddy's feet (a 502 for the client).
+    serverOptions: { maxHeaderSize: 2 * 1024 * 1024 },
+  }) as Server;
   // Streams are long-lived: no idle or request timeouts on our side of Caddy.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 60_000;

@@ -228,27 +228,23 @@ describe("encodeMessage (property)", () => {
     );
   });
 
-  it("turns JSON nested too deeply to serialise into a string instead of failing", () => {
+  it("sends deeply nested JSON as JSON, on one line", () => {
     const depth = 20_000;
-    const text = `${"[".repeat(depth)}${"]".repeat(depth)}`;
+    const text = `${"[ ".repeat(depth)}${"]\n".repeat(depth)}`;
     const [event] = parseEventStream(encodeMessage(1, "deep", utf8(text), new Date(0))).events;
-    expect((JSON.parse(event?.data ?? "") as { payload: unknown }).payload).toBe(text);
+    expect(event?.data).toBe(
+      `{"topic":"deep","payload":${"[".repeat(depth)}${"]".repeat(depth)},"time":"1970-01-01T00:00:00.000Z"}`,
+    );
   });
 
-  // BUG for the lead (sidecar/sse.ts payloadJson): "1e400" is valid JSON and a client expects the
-  // number back, but JSON.parse gives Infinity and JSON.stringify writes null: the payload is
-  // silently replaced. Expected: a payload that does not survive the round trip is sent as the
-  // string it was (or verbatim). Remove `.fails` once fixed.
-  it.fails("keeps a JSON number too large for a double (1e400) instead of sending null", () => {
+  // Re-serialising through a double would send null for 1e400.
+  it("keeps a JSON number too large for a double (1e400) instead of sending null", () => {
     const [event] = parseEventStream(encodeMessage(1, "big", utf8("1e400"), new Date(0))).events;
-    expect((JSON.parse(event?.data ?? "") as { payload: unknown }).payload).not.toBeNull();
+    expect(event?.data).toBe('{"topic":"big","payload":1e400,"time":"1970-01-01T00:00:00.000Z"}');
   });
 
-  // BUG for the lead (sidecar/sse.ts payloadJson): String.prototype.trim strips more than JSON
-  // white space (NBSP, BOM, U+2028 ...), so the text "\u00a042", which is not JSON, arrives as
-  // the number 42 instead of the string. Expected: trim only JSON white space (space, tab, CR,
-  // LF). Remove `.fails` once fixed.
-  it.fails("sends a text that only looks like JSON after non-JSON white space as a string", () => {
+  // Only JSON white space is trimmed: "\u00a042" is text, not the number 42.
+  it("sends a text that only looks like JSON after non-JSON white space as a string", () => {
     const [event] = parseEventStream(encodeMessage(1, "t", utf8("\u00a042"), new Date(0))).events;
     expect((JSON.parse(event?.data ?? "") as { payload: unknown }).payload).toBe("\u00a042");
   });

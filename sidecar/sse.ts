@@ -47,16 +47,42 @@ export function messageData(topic: string, payload: Uint8Array, time: Date): str
 }
 
 function payloadJson(text: string): string {
-  const trimmed = text.trim();
+  // JSON's own whitespace only: a payload such as "\u00a042" is text, not the number 42.
+  const trimmed = text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
   // Only texts that could be JSON pay for a parse; a plain word or sentence is a string.
   if (trimmed !== "" && /^[[{"\-\d]|^(true|false|null)$/.test(trimmed)) {
     try {
-      return JSON.stringify(JSON.parse(trimmed));
+      JSON.parse(trimmed);
+      return minifyJson(trimmed);
     } catch {
       // not JSON after all
     }
   }
   return JSON.stringify(text);
+}
+
+/**
+ * Valid JSON text without the white space between its tokens: one line, and numbers keep their
+ * digits (a parse and re-serialisation would turn 1e400 into null and round 2^64).
+ */
+function minifyJson(json: string): string {
+  let out = "";
+  let inString = false;
+  let start = 0;
+  for (let index = 0; index < json.length; index++) {
+    const char = json.charCodeAt(index);
+    if (inString) {
+      if (char === 0x5c)
+        index++; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) {
+      inString = true;
+    } else if (char === 0x20 || char === 0x09 || char === 0x0a || char === 0x0d) {
+      out += json.slice(start, index);
+      start = index + 1;
+    }
+  }
+  return out + json.slice(start);
 }
 
 /** The frame for one JetStream message. */

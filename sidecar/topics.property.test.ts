@@ -88,7 +88,12 @@ describe("checkTopic (property)", () => {
           expect(safe).toBe(false);
           expect(result.refused.status).toBe(400);
           expect(result.refused.code).toBe("invalid_topic");
-          expect(result.refused.message.startsWith(`topic ${JSON.stringify(topic)} `)).toBe(true);
+          // Long topics are quoted cut short (80 characters) so that error bodies stay small.
+          const quote =
+            topic.length > 80
+              ? JSON.stringify(topic.slice(0, 80)).slice(0, -1)
+              : `${JSON.stringify(topic)} `;
+          expect(result.refused.message.startsWith(`topic ${quote}`)).toBe(true);
           // The JSON body a client gets is well formed whatever the topic held.
           const body = JSON.parse(JSON.stringify(result.refused.toJSON()));
           expect(body).toEqual({ error: "invalid_topic", message: result.refused.message });
@@ -125,7 +130,9 @@ describe("requestedTopics (property)", () => {
             if (queryTopics.length === 0) expect(result.refused.code).toBe("missing_topic");
             else if (firstBad !== undefined) {
               expect(result.refused.code).toBe("invalid_topic");
-              expect(result.refused.message).toContain(JSON.stringify(firstBad));
+              expect(result.refused.message).toContain(
+                JSON.stringify(firstBad.slice(0, 80)).slice(0, -1),
+              );
             } else {
               expect(result.refused.code).toBe("too_many_topics");
               expect(distinct.size).toBeGreaterThan(maxTopics);
@@ -199,9 +206,7 @@ describe("requestedTopics (property)", () => {
   // README: "encoded dots in a path are refused". An encoded dot inside one path segment is
   // decoded and then read as a topic separator: /events/a%2eb subscribes to a.b, as /events/a/b
   // does. It stays inside the prefix (no escape), but contradicts the documented contract.
-  // BUG for the lead (sidecar/topics.ts pathTopic): refuse a segment whose decoded form holds
-  // "." (or document that %2e is a separator); then remove `.fails`.
-  it.fails("refuses an encoded dot inside a path segment (README contract)", () => {
+  it("refuses an encoded dot inside a path segment (README contract)", () => {
     const result = outcome(() => requestedTopics([], "/events/a%2eb", "/events", 32));
     expect("refused" in result && result.refused.code).toBe("invalid_topic");
   });

@@ -17,7 +17,7 @@ export function checkTopic(topic: string, allowPatterns = false): string {
   throw new RequestError(
     400,
     ErrorCode.InvalidTopic,
-    `topic ${JSON.stringify(topic)} ${whatIsWrong(topic, allowPatterns)}`,
+    `topic ${quoted(topic)} ${whatIsWrong(topic, allowPatterns)}`,
   );
 }
 
@@ -74,11 +74,20 @@ function pathTopic(path: string, pathPrefix: string): string[] {
   const rest = path.slice(pathPrefix.length).replace(/^\/+/, "");
   if (rest === "") return [];
   const segments = rest.split("/").map((segment) => {
+    let decoded: string;
     try {
-      return decodeURIComponent(segment);
+      decoded = decodeURIComponent(segment);
     } catch {
       return segment; // a malformed escape stays as it is and fails the topic check
     }
+    if (decoded.includes(".") && !segment.includes(".")) {
+      throw new RequestError(
+        400,
+        ErrorCode.InvalidTopic,
+        `path segment ${quoted(segment)} may not hold an encoded dot; separate topic parts with "/"`,
+      );
+    }
+    return decoded;
   });
   return [segments.join(".")];
 }
@@ -90,4 +99,11 @@ export function subjectOf(topicPrefix: string, topic: string): string {
 
 export function topicOf(topicPrefix: string, subject: string): string {
   return subject.slice(topicPrefix.length);
+}
+
+/** A client's text for an error message: JSON-quoted, and cut short so errors stay small. */
+function quoted(text: string): string {
+  return text.length > 80
+    ? `${JSON.stringify(text.slice(0, 80)).slice(0, -1)}…" (${text.length} characters)`
+    : JSON.stringify(text);
 }
