@@ -28,6 +28,7 @@ test-unit: build ## Unit and integration tests (vitest, real nats-server and cad
 
 .PHONY: test-functional
 test-functional: build ## BDD scenarios over the whole stack (cucumber, real Caddy, NATS, Chromium)
+	@bash scripts/install-chromium.sh
 	PATH="$(CURDIR)/.tools/bin:$$PATH" npx cucumber-js
 
 .PHONY: test
@@ -45,6 +46,14 @@ docker-up: ## The same demo in Docker (nats, stream init, nuts) on http://localh
 .PHONY: docker-down
 docker-down: ## Stop and remove the Docker demo (its NATS volume too)
 	docker compose down --volumes
+
+.PHONY: bench
+bench: build ## Benchmarks: NUTS (via Caddy and direct), nginx + nchan and a minimal server; writes docs/benchmarks.*
+	ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx tsx bench/run.ts
+
+.PHONY: bench-quick
+bench-quick: build ## A small benchmark run (smoke check); results only in bench/results/
+	ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx tsx bench/run.ts --quick
 
 .PHONY: clean
 clean: ## Remove build output, downloaded tools and local NATS data
