@@ -239,6 +239,10 @@ class NutsTranslator {
       block: [
         { tokens: [word("header_up"), word("X-Nuts-Route"), word(routeName)], block: undefined },
         { tokens: [word("flush_interval"), word("-1")], block: undefined },
+        // While `nuts run` restarts a crashed sidecar, Caddy holds reconnecting browsers
+        // instead of answering 502, which an EventSource never retries.
+        { tokens: [word("lb_try_duration"), word("10s")], block: undefined },
+        { tokens: [word("lb_try_interval"), word("100ms")], block: undefined },
       ],
     };
   }

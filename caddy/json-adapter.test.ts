@@ -45,6 +45,7 @@ describe("adaptJson", () => {
                       upstreams: [{ dial: "unix//run/nuts/nuts.sock" }],
                       flush_interval: -1,
                       headers: { request: { set: { "X-Nuts-Route": ["events"] } } },
+                      load_balancing: { try_duration: "10s", try_interval: "100ms" },
                     },
                   ],
                 },

@@ -157,6 +157,8 @@ class JsonAdapter {
         upstreams: [{ dial: this.listen.dial }],
         flush_interval: -1,
         headers: { request: { set: { "X-Nuts-Route": [route.name] } } },
+        // As in the Caddyfile output: hold reconnecting browsers while the sidecar restarts.
+        load_balancing: { try_duration: "10s", try_interval: "100ms" },
       };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;

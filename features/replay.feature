@@ -48,7 +48,6 @@ Feature: Resuming where a client left off
 
   # Fails today: Caddy answers the reconnect with 502 while the sidecar restarts, and an
   # EventSource gives up for good on any status but 200 (see the report on the adapter).
-  @wip
   Scenario: A client resumes from its last id after the sidecar crashes
     Given an EventSource "alice" is connected to "/events?topic=orders"
     And 3 messages are published to "events.orders"

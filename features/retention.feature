@@ -25,7 +25,6 @@ Feature: Resuming from a cursor the stream has forgotten
 
   # Fails today: the sidecar's in-memory ring still holds messages 2 and 3, which the stream
   # has discarded, and serves them (see the report on sidecar/source.ts).
-  @wip
   Scenario: Messages the stream discarded are not served from memory either
     Given nuts run serves this Caddyfile:
       """

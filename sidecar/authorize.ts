@@ -80,6 +80,17 @@ export class SubscriberAuthorizer {
         clockTolerance: CLOCK_TOLERANCE_S,
       }));
     } catch (error) {
+      if (!(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout) {
+        // Not the token's fault (the JWKS could not be fetched): a retryable refusal.
+        throw new RequestError(
+          503,
+          ErrorCode.AuthUnavailable,
+          "tokens cannot be verified right now; retry shortly",
+          {
+            "Retry-After": "5",
+          },
+        );
+      }
       const reason = rejection(error);
       throw new RequestError(401, ErrorCode.Unauthorized, reason, {
         "WWW-Authenticate": `Bearer realm="nuts", error="invalid_token", error_description="${reason}"`,
@@ -107,17 +118,24 @@ export class SubscriberAuthorizer {
 /** Topic patterns a token grants: `subscribe`, or Mercure's `mercure.subscribe`. */
 function grantsOf(payload: JWTPayload): string[] {
   const mercure = payload.mercure as { subscribe?: unknown } | undefined;
-  const listed = [payload.subscribe, mercure?.subscribe].flatMap((claim) =>
-    Array.isArray(claim) ? claim.filter((item): item is string => typeof item === "string") : [],
-  );
+  const listed = [
+    ...stringsOf(payload.subscribe),
+    // In Mercure's claim `*` means every topic; in ours it is the one-token pattern.
+    ...stringsOf(mercure?.subscribe).map((grant) => (grant === "*" ? ">" : grant)),
+  ];
   return listed.flatMap((grant) => {
-    if (grant === "*") return [">"];
     try {
       return [checkTopic(grant, true)];
     } catch {
       return []; // a grant that is no topic pattern (say, a Mercure URL) grants nothing here
     }
   });
+}
+
+function stringsOf(claim: unknown): string[] {
+  return Array.isArray(claim)
+    ? claim.filter((item): item is string => typeof item === "string")
+    : [];
 }
 
 function rejection(error: unknown): string {

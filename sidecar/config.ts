@@ -456,7 +456,7 @@ function resolveSubscriberAuth(
   if (secret !== undefined && Buffer.byteLength(secret) < 32) {
     fail("subscriber_jwt_key must be at least 32 bytes (256 bits) for HS256", "subscriber_jwt_key");
   }
-  if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) {
+  if (url !== undefined && (!/^https?:\/\/\S+$/.test(url) || !URL.canParse(url))) {
     fail(`subscriber_jwks_url "${url}" must be an http(s) URL`, "subscriber_jwks_url");
   }
   if (cookie !== undefined && !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookie)) {

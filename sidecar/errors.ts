@@ -14,6 +14,7 @@ export const ErrorCode = {
   Unauthorized: "unauthorized",
   ForbiddenTopic: "forbidden_topic",
   TooManyConnections: "too_many_connections",
+  AuthUnavailable: "auth_unavailable",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

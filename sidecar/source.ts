@@ -53,6 +53,7 @@ export class RouteSource {
   private readonly running: Promise<void>;
   /** Names of our live consumers start with this, to recognise their deletion. */
   private readonly consumerPrefix = `nuts_${nuid.next()}`;
+  private boundsLookup: Promise<{ first: number; last: number }> | undefined;
   /** Stops the current live consumer so that `run` starts a fresh one. */
   private restartConsumer: (() => void) | undefined;
 
@@ -100,10 +101,22 @@ export class RouteSource {
     return this.state.type === "ready" && this.transport.state.type === "connected";
   }
 
-  /** The stream's last sequence as NATS says now (for cursors ahead of what this source saw). */
-  async streamLastSeq(): Promise<number> {
-    const { jsm } = await this.transport.connected(this.stopping.signal);
-    return (await jsm.streams.info(this.options.streamName)).state.last_seq;
+  /**
+   * The first and last sequence the stream holds now, for clients that resume: the ring may still
+   * hold messages the stream has dropped (limits, age), and a cursor may be from a stream since
+   * recreated. Concurrent callers share one lookup, so a reconnect storm costs a few requests.
+   */
+  streamBounds(): Promise<{ first: number; last: number }> {
+    this.boundsLookup ??= (async () => {
+      try {
+        const { jsm } = await this.transport.connected(this.stopping.signal);
+        const { state } = await jsm.streams.info(this.options.streamName);
+        return { first: state.first_seq, last: state.last_seq };
+      } finally {
+        this.boundsLookup = undefined;
+      }
+    })();
+    return this.boundsLookup;
   }
 
   /**

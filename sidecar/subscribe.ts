@@ -50,17 +50,16 @@ export function subscribeHandler({ hub, clients, limits, authorizers, log }: Sub
       authorizer !== undefined,
     );
     const cursor = resumeCursor(c.req.header("last-event-id"), c.req.query("last-id"));
-    if (authorizer) {
-      const token = authorizer.tokenFrom({
-        authorization: c.req.header("authorization"),
-        cookie: getCookie(c, route.subscriberAuth?.cookie ?? ""),
-        query: c.req.query("authorization"),
-      });
-      await authorizer.authorize(token, topics);
-    }
-
     let release: (() => void) | undefined;
     try {
+      if (authorizer) {
+        const token = authorizer.tokenFrom({
+          authorization: c.req.header("authorization"),
+          cookie: getCookie(c, route.subscriberAuth?.cookie ?? ""),
+          query: c.req.query("authorization"),
+        });
+        await authorizer.authorize(token, topics);
+      }
       release = limits.acquire(
         route,
         clientIpOf(c.req.header("x-forwarded-for"), c.env.incoming.socket?.remoteAddress),
@@ -140,9 +139,10 @@ function stream(
 }
 
 /**
- * Replays what the client missed and attaches it for live delivery. A cursor beyond the
- * stream's last sequence belongs to a stream that was since recreated: the client is told
- * (`event: reset`) and moved to the stream's end instead of waiting for numbers that will
+ * Replays what the client missed and attaches it for live delivery. A resuming client is
+ * checked against what the stream holds now: messages the stream has dropped are not served
+ * from memory either, and a cursor beyond the stream's end (the stream was recreated) gets an
+ * `event: reset` that moves the client to the end instead of waiting for numbers that will
  * never come.
  */
 async function catchUp(
@@ -152,8 +152,8 @@ async function catchUp(
   signal: AbortSignal,
   replayLimit: number | null,
 ): Promise<void> {
-  if (cursor !== undefined && cursor > source.head) {
-    const last = await source.streamLastSeq();
+  if (cursor !== undefined && cursor !== source.head) {
+    const { first, last } = await source.streamBounds();
     if (cursor > last && !subscriber.closed) {
       subscriber.reset(
         last,
@@ -163,11 +163,14 @@ async function catchUp(
           data: JSON.stringify({ reason: "cursor_ahead_of_stream" }),
         }),
       );
+    } else if (first > 0 && cursor < first - 1) {
+      subscriber.position = first - 1;
     }
   }
   const result = await source.attach(subscriber, signal, replayLimit);
-  if (result.type === "replay_limit")
+  if (result.type === "replay_limit") {
     subscriber.close({ type: "replay_limit", messages: result.messages });
+  }
 }
 
 function unavailable(source: RouteSource, route: RouteConfig): RequestError {
