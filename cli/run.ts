@@ -47,7 +47,7 @@ export function registerRun(program: Command): void {
     )
     .option(
       "--runtime-dir <dir>",
-      "private folder for the generated config and sockets (default: $XDG_RUNTIME_DIR/nuts-<hash>, else <tmp>/nuts-<uid>-<hash>)",
+      "private folder for the generated config and sockets (default: $XDG_RUNTIME_DIR/nuts-<hash>, else <tmp>/nuts-<uid>-<hash>, removed on exit)",
     )
     .option("--caddy <path>", "the caddy binary (default: env NUTS_CADDY, PATH, .tools/bin/caddy)")
     .action(action(runNuts));
@@ -122,9 +122,16 @@ async function runNuts(flags: RunFlags): Promise<void> {
     process.stdout.write(summary(adapted, caddyJson, runtime, caddyBinary));
   }
   const exitCode = await supervisor.done;
-  await Promise.all(
-    [runtime.sidecarSocket, runtime.caddyAdminSocket].map((socket) => rm(socket, { force: true })),
-  );
+  if (flags.runtimeDir === undefined) {
+    // A folder we chose goes with us: its sidecar.json may hold NATS secrets.
+    await rm(runtime.path, { recursive: true, force: true });
+  } else {
+    await Promise.all(
+      [runtime.sidecarSocket, runtime.caddyAdminSocket].map((socket) =>
+        rm(socket, { force: true }),
+      ),
+    );
+  }
   process.exit(exitCode);
 }
 
