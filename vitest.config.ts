@@ -7,6 +7,7 @@ export default defineConfig({
       "caddy/**/*.test.ts",
       "cli/**/*.test.ts",
       "testing/**/*.test.ts",
+      "bench/**/*.test.ts",
     ],
     testTimeout: 30_000,
     hookTimeout: 30_000,

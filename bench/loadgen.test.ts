@@ -1,0 +1,115 @@
+import { describe, expect, it } from "vitest";
+import { benchPayload, ChunkedDecoder, readNumberField, SseParser } from "./frames.js";
+import { medianOfRuns } from "./results.js";
+import { median, percentileOfSorted, Samples } from "./stats.js";
+
+type Frame = [string | undefined, string | undefined, string];
+
+function parseAll(pieces: string[]): Frame[] {
+  const parser = new SseParser();
+  const frames: Frame[] = [];
+  for (const piece of pieces)
+    parser.push(piece, (id, event, data) => frames.push([id, event, data]));
+  return frames;
+}
+
+/** Every way of cutting the text in two. */
+function splits(text: string): string[][] {
+  return Array.from({ length: text.length + 1 }, (_, at) => [text.slice(0, at), text.slice(at)]);
+}
+
+describe("SseParser", () => {
+  const stream =
+    'id: 41\nevent: connected\ndata: {"topics":["t"]}\n\n: heartbeat\n\nid: 42\nevent: message\ndata: {"topic":"t","payload":{"t":1.5,"n":1},"time":"x"}\n\n';
+
+  it("yields id, event and data of each event and skips comments", () => {
+    expect(parseAll([stream])).toEqual([
+      ["41", "connected", '{"topics":["t"]}'],
+      ["42", "message", '{"topic":"t","payload":{"t":1.5,"n":1},"time":"x"}'],
+    ]);
+  });
+
+  it("gives the same events however the bytes are split", () => {
+    const whole = parseAll([stream]);
+    for (const pieces of splits(stream)) expect(parseAll(pieces)).toEqual(whole);
+  });
+
+  it("joins several data lines with LF and takes nchan's ids as they are", () => {
+    expect(parseAll(["id: 1700000000:0\ndata: a\ndata:b\n\n"])).toEqual([
+      ["1700000000:0", undefined, "a\nb"],
+    ]);
+  });
+
+  it("keeps an unfinished event for the next push", () => {
+    expect(parseAll(["id: 1\ndata: x\n"])).toEqual([]);
+  });
+});
+
+describe("ChunkedDecoder", () => {
+  const body = '7\r\nid: 1\n\n\r\n11\r\ndata: {"n":12345}\r\n0\r\n\r\n';
+
+  it("returns the payload of the chunks and notices the last chunk", () => {
+    const decoder = new ChunkedDecoder();
+    expect(decoder.push(body)).toBe('id: 1\n\ndata: {"n":12345}');
+    expect(decoder.ended).toBe(true);
+  });
+
+  it("gives the same payload however the bytes are split", () => {
+    for (const [first, second] of splits(body)) {
+      const decoder = new ChunkedDecoder();
+      expect(decoder.push(first as string) + decoder.push(second as string)).toBe(
+        'id: 1\n\ndata: {"n":12345}',
+      );
+    }
+  });
+
+  it("refuses a size line that is not hexadecimal", () => {
+    expect(() => new ChunkedDecoder().push("zz\r\n")).toThrow(/bad chunk size/);
+  });
+});
+
+describe("readNumberField", () => {
+  it("reads t and n from the payload, bare or wrapped by NUTS", () => {
+    const payload = benchPayload(7, 1234.5678);
+    expect(payload).toBe('{"t":1234.568,"n":7}');
+    const wrapped = `{"topic":"t","payload":${payload},"time":"2026-01-01T00:00:00.000Z"}`;
+    for (const text of [payload, wrapped]) {
+      expect(readNumberField(text, "t")).toBe(1234.568);
+      expect(readNumberField(text, "n")).toBe(7);
+    }
+  });
+
+  it("is NaN when the field is missing", () => {
+    expect(readNumberField('{"topics":["t"]}', "n")).toBeNaN();
+  });
+});
+
+describe("latency statistics", () => {
+  it("takes nearest-rank percentiles", () => {
+    const samples = new Samples();
+    for (let value = 100; value >= 1; value--) samples.add(value);
+    expect(samples.summary()).toEqual({ p50: 50, p99: 99, max: 100, samples: 100 });
+    expect(percentileOfSorted([5], 99)).toBe(5);
+  });
+
+  it("grows past its first capacity", () => {
+    const samples = new Samples();
+    for (let value = 0; value < 5000; value++) samples.add(value);
+    expect(samples.summary()?.max).toBe(4999);
+    samples.clear();
+    expect(samples.summary()).toBeNull();
+  });
+
+  it("takes the median of runs, leaving out runs that measured nothing", () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, null, 1, Number.NaN])).toBe(2.5);
+    expect(median([null])).toBeNull();
+    expect(
+      medianOfRuns([
+        { rate: 10, steps: [{ p99: 5 }], note: null },
+        { rate: 30, steps: [{ p99: 1 }], note: null },
+        { rate: 20, steps: [{ p99: 3 }], note: null },
+      ]),
+    ).toEqual({ rate: 20, steps: [{ p99: 3 }], note: null });
+  });
+});

@@ -1,0 +1,330 @@
+/**
+ * The load generator: many SSE clients in one process, each a raw TCP socket with an HTTP/1.1
+ * request written by hand and its response parsed incrementally (bench/frames.ts). Every
+ * message carries `{"t":<publish time>,"n":<per-topic counter>}`, so each client times every
+ * message it gets and notices gaps and duplicates by its counter, whatever the system's own ids
+ * are. It runs in a child process of its own (loadgen-child.ts) so that its CPU is its own and
+ * the publisher's timers stay on time.
+ */
+import { connect as connectTcp, type Socket } from "node:net";
+import { ChunkedDecoder, readNumberField, SseParser, wallClockMs } from "./frames.js";
+import { type LatencySummary, Samples } from "./stats.js";
+
+export interface ConnectRequest {
+  port: number;
+  /** Request path before the topic, e.g. `/events?topic=`; the topic is appended URL-encoded. */
+  pathPrefix: string;
+  /** Client i watches topics[i % topics.length]. */
+  topics: string[];
+  count: number;
+  /** Connections started together; the next batch starts when this one has its answers. */
+  batchSize: number;
+  pauseMs: number;
+  /** Sent as `Last-Event-ID` by every new client (replay from the start: "0"). */
+  lastEventId?: string;
+  /** Record latencies (off for replay, where the publish time is long past). */
+  timeMessages: boolean;
+  /** The counter a new client has already seen, so that a missing first message is a gap. */
+  startAfter?: number;
+}
+
+export interface ConnectResult {
+  opened: number;
+  failed: number;
+  /** A few distinct failure messages, for the log. */
+  errors: string[];
+  elapsedMs: number;
+}
+
+export interface MarkRequest {
+  /** The last counter published on each topic so far: a client expects the next one. */
+  lastByTopic: Record<string, number>;
+}
+
+export interface CollectRequest {
+  /** The last counter published on each topic in the window. */
+  lastByTopic: Record<string, number>;
+  /** Give up waiting for stragglers after this long. */
+  timeoutMs: number;
+}
+
+export interface WindowResult {
+  clients: number;
+  received: number;
+  /** Messages a client should have had and never got (gaps, plus a tail missing at the end). */
+  lost: number;
+  duplicates: number;
+  /** Sockets that closed during the window without being asked to. */
+  closed: number;
+  latency: LatencySummary | null;
+  firstReceiveAt: number | null;
+  lastReceiveAt: number | null;
+  /** After a reconnect: ms from the reconnect to the last client reaching its target; null if one never did. */
+  caughtUpMs: number | null;
+  caughtUp: number;
+}
+
+export interface ReconnectRequest {
+  batchSize: number;
+  pauseMs: number;
+  /** A client has caught up once it has the counter its topic had when the reconnect began. */
+  catchUpTo: Record<string, number>;
+}
+
+const SOURCE_ADDRESSES = 8;
+const CONNECT_TIMEOUT_MS = 20_000;
+
+class Client {
+  socket: Socket | undefined;
+  lastN = -1;
+  lastId: string | undefined;
+  received = 0;
+  gaps = 0;
+  duplicates = 0;
+  catchUpTo = Number.POSITIVE_INFINITY;
+  caughtUpAt = 0;
+  /** Closed by us (drop, close), not by the server. */
+  expectedClose = false;
+  unexpectedClose = false;
+
+  constructor(
+    readonly index: number,
+    readonly topic: string,
+    readonly path: string,
+  ) {}
+}
+
+export class LoadGenerator {
+  private clients: Client[] = [];
+  private readonly latencies = new Samples();
+  private timeMessages = true;
+  private firstReceiveAt: number | null = null;
+  private lastReceiveAt: number | null = null;
+  private port = 0;
+  private reconnectAt = 0;
+
+  get size(): number {
+    return this.clients.length;
+  }
+
+  /** Opens `count` more clients. */
+  async connect(request: ConnectRequest): Promise<ConnectResult> {
+    this.port = request.port;
+    this.timeMessages = request.timeMessages;
+    const added: Client[] = [];
+    for (let i = 0; i < request.count; i++) {
+      const index = this.clients.length + i;
+      const topic = request.topics[index % request.topics.length] as string;
+      const client = new Client(index, topic, request.pathPrefix + encodeURIComponent(topic));
+      if (request.startAfter !== undefined) client.lastN = request.startAfter;
+      added.push(client);
+    }
+    this.clients.push(...added);
+    return this.open(added, request.batchSize, request.pauseMs, request.lastEventId);
+  }
+
+  /** Starts a measurement window: counters reset, every client expects the next message. */
+  mark(request: MarkRequest): void {
+    for (const client of this.clients) {
+      const last = request.lastByTopic[client.topic];
+      if (last !== undefined) client.lastN = last;
+      client.received = 0;
+      client.gaps = 0;
+      client.duplicates = 0;
+      client.unexpectedClose = false;
+    }
+    this.latencies.clear();
+    this.firstReceiveAt = null;
+    this.lastReceiveAt = null;
+  }
+
+  /** Waits until every client has its topic's last message (or the timeout), then sums up. */
+  async collect(request: CollectRequest): Promise<WindowResult> {
+    const deadline = Date.now() + request.timeoutMs;
+    const behind = () =>
+      this.clients.some((client) => {
+        const last = request.lastByTopic[client.topic];
+        // A client without a socket (it failed to connect or was closed) will get nothing more.
+        return last !== undefined && client.lastN < last && client.socket !== undefined;
+      });
+    while (behind() && Date.now() < deadline) await sleep(20);
+    let received = 0;
+    let lost = 0;
+    let duplicates = 0;
+    let closed = 0;
+    let caughtUp = 0;
+    let latestCatchUp = 0;
+    for (const client of this.clients) {
+      received += client.received;
+      duplicates += client.duplicates;
+      const last = request.lastByTopic[client.topic];
+      lost += client.gaps + (last === undefined ? 0 : Math.max(0, last - client.lastN));
+      if (client.unexpectedClose) closed++;
+      if (client.caughtUpAt > 0) {
+        caughtUp++;
+        latestCatchUp = Math.max(latestCatchUp, client.caughtUpAt);
+      }
+    }
+    const allCaughtUp = this.reconnectAt > 0 && caughtUp === this.clients.length;
+    return {
+      clients: this.clients.length,
+      received,
+      lost,
+      duplicates,
+      closed,
+      latency: this.latencies.summary(),
+      firstReceiveAt: this.firstReceiveAt,
+      lastReceiveAt: this.lastReceiveAt,
+      caughtUpMs: allCaughtUp ? latestCatchUp - this.reconnectAt : null,
+      caughtUp,
+    };
+  }
+
+  /** Every client loses its connection at once; what it has seen is kept for the reconnect. */
+  drop(): void {
+    for (const client of this.clients) {
+      client.expectedClose = true;
+      client.socket?.destroy();
+      client.socket = undefined;
+    }
+  }
+
+  /** Every client reconnects with `Last-Event-ID` set to the last id it saw. */
+  async reconnect(request: ReconnectRequest): Promise<ConnectResult> {
+    this.reconnectAt = wallClockMs();
+    for (const client of this.clients) {
+      client.catchUpTo = request.catchUpTo[client.topic] ?? Number.POSITIVE_INFINITY;
+      client.caughtUpAt = client.lastN >= client.catchUpTo ? this.reconnectAt : 0;
+    }
+    return this.open(this.clients, request.batchSize, request.pauseMs, undefined);
+  }
+
+  /** Closes and forgets every client. */
+  closeAll(): void {
+    this.drop();
+    this.clients = [];
+    this.reconnectAt = 0;
+  }
+
+  private async open(
+    clients: Client[],
+    batchSize: number,
+    pauseMs: number,
+    lastEventId: string | undefined,
+  ): Promise<ConnectResult> {
+    const started = Date.now();
+    let opened = 0;
+    let failed = 0;
+    const errors = new Set<string>();
+    for (let start = 0; start < clients.length; start += batchSize) {
+      const batch = clients.slice(start, start + batchSize);
+      const outcomes = await Promise.all(
+        batch.map((client) => this.openOne(client, lastEventId ?? client.lastId)),
+      );
+      for (const outcome of outcomes) {
+        if (outcome === null) opened++;
+        else {
+          failed++;
+          if (errors.size < 5) errors.add(outcome);
+        }
+      }
+      if (pauseMs > 0 && start + batchSize < clients.length) await sleep(pauseMs);
+    }
+    return { opened, failed, errors: [...errors], elapsedMs: Date.now() - started };
+  }
+
+  /** Resolves with null once the response head says 200, or with what went wrong. */
+  private openOne(client: Client, lastEventId: string | undefined): Promise<string | null> {
+    return new Promise((resolve) => {
+      const socket = connectTcp({
+        host: "127.0.0.1",
+        port: this.port,
+        // Spreading clients over several source addresses multiplies the ephemeral ports.
+        localAddress: `127.0.0.${1 + (client.index % SOURCE_ADDRESSES)}`,
+      });
+      client.socket = socket;
+      client.expectedClose = false;
+      socket.setNoDelay(true);
+      let settled = false;
+      const settle = (outcome: string | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => {
+        settle("no response head within 20 s");
+        socket.destroy();
+      }, CONNECT_TIMEOUT_MS);
+      const fail = (outcome: string) => {
+        settle(outcome);
+        if (client.socket === socket) client.socket = undefined;
+      };
+      const resume = lastEventId === undefined ? "" : `Last-Event-ID: ${lastEventId}\r\n`;
+      socket.write(
+        `GET ${client.path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nAccept: text/event-stream\r\n${resume}\r\n`,
+      );
+      let head = "";
+      let chunked: ChunkedDecoder | null = null;
+      let inBody = false;
+      const parser = new SseParser();
+      let now = 0;
+      const onFrame = (id: string | undefined, event: string | undefined, data: string) => {
+        if (id !== undefined) client.lastId = id;
+        if (event !== undefined && event !== "message") return;
+        this.onMessage(client, data, now);
+      };
+      socket.on("data", (chunk: Buffer) => {
+        now = wallClockMs();
+        let text = chunk.toString("latin1");
+        if (!inBody) {
+          head += text;
+          const end = head.indexOf("\r\n\r\n");
+          if (end < 0) return;
+          const status = head.slice(9, 12);
+          if (status !== "200") {
+            fail(`HTTP ${status}`);
+            socket.destroy();
+            return;
+          }
+          const headers = head.slice(0, end).toLowerCase();
+          if (/\r\ntransfer-encoding:\s*chunked/.test(headers)) chunked = new ChunkedDecoder();
+          text = head.slice(end + 4);
+          head = "";
+          inBody = true;
+          settle(null);
+        }
+        const body = chunked ? chunked.push(text) : text;
+        if (body.length > 0) parser.push(body, onFrame);
+      });
+      socket.on("error", (error) => fail(error.message));
+      socket.on("close", () => {
+        settle("closed before the response head");
+        if (client.socket === socket) {
+          client.socket = undefined;
+          if (!client.expectedClose) client.unexpectedClose = true;
+        }
+      });
+    });
+  }
+
+  private onMessage(client: Client, data: string, now: number): void {
+    const counter = readNumberField(data, "n");
+    if (Number.isNaN(counter)) return;
+    if (counter <= client.lastN) {
+      client.duplicates++;
+      return;
+    }
+    if (client.lastN >= 0 && counter > client.lastN + 1) client.gaps += counter - client.lastN - 1;
+    client.lastN = counter;
+    client.received++;
+    if (client.caughtUpAt === 0 && counter >= client.catchUpTo) client.caughtUpAt = now;
+    if (this.timeMessages) this.latencies.add(now - readNumberField(data, "t"));
+    this.firstReceiveAt ??= now;
+    this.lastReceiveAt = now;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

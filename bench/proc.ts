@@ -1,0 +1,65 @@
+/** What the benchmark reads about processes from /proc (Linux): memory, CPU time, children. */
+import { existsSync, readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat times; 100 on every Linux the bench targets. */
+const CLOCK_TICKS = 100;
+
+/** Resident memory in KiB (VmRSS), or 0 when the process is gone. */
+export function rssKiB(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** User plus system CPU time in seconds, or 0 when the process is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name may hold spaces and parentheses: fields are counted after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return (utime + stime) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The command name (`comm`) of a process. */
+export function commandName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+/** Direct children of a process. */
+export function childrenOf(pid: number): number[] {
+  const path = `/proc/${pid}/task/${pid}/children`;
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .trim()
+    .split(/\s+/)
+    .filter((text) => text !== "")
+    .map(Number);
+}
+
+/** The open-files limits this process runs with (children inherit them). */
+export function fileLimits(): { soft: number; hard: number } {
+  const limits = readFileSync("/proc/self/limits", "utf8");
+  const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
+  const parse = (text: string | undefined) => (text === "unlimited" ? Infinity : Number(text));
+  return { soft: parse(match?.[1]), hard: parse(match?.[2]) };
+}
+
+/** Sums a reading over several processes. */
+export function sum(pids: readonly number[], read: (pid: number) => number): number {
+  let total = 0;
+  for (const pid of pids) total += read(pid);
+  return total;
+}

@@ -1,0 +1,74 @@
+/**
+ * How much load each scenario applies. `full` is what `make bench` runs (sized to finish in a
+ * few minutes on two cores); `quick` is a smoke check of the whole pipeline.
+ */
+export interface Profile {
+  name: "full" | "quick";
+  /** Runs of everything; every reported figure is the median over them. */
+  runs: number;
+  connectBatch: number;
+  connectPauseMs: number;
+  /** Pause after connecting before memory is read or messages are sent. */
+  settleMs: number;
+  /** How long a window waits for the last deliveries after publishing ends. */
+  drainTimeoutMs: number;
+  fanout: {
+    clients: number[];
+    /**
+     * The capacity window: messages at a rate no system fully keeps up with at 5,000 clients,
+     * as many as make `capacityDeliveries` deliveries in all (fewer messages for more clients).
+     */
+    capacityRate: number;
+    capacityDeliveries: number;
+    /** The latency window: the rate of the p99 target. */
+    latencyRate: number;
+    latencyMessages: number;
+  };
+  manyTopics: { clients: number; topics: number; rate: number; messages: number };
+  storm: { clients: number; rate: number; gapMs: number; reconnectBatch: number };
+  replay: { messages: number; timeoutMs: number };
+}
+
+export const PROFILES: Record<Profile["name"], Profile> = {
+  full: {
+    name: "full",
+    runs: 3,
+    connectBatch: 500,
+    connectPauseMs: 10,
+    settleMs: 700,
+    drainTimeoutMs: 20_000,
+    fanout: {
+      clients: [1_000, 5_000, 10_000],
+      capacityRate: 100,
+      capacityDeliveries: 300_000,
+      latencyRate: 10,
+      latencyMessages: 15,
+    },
+    manyTopics: { clients: 5_000, topics: 1_000, rate: 1_000, messages: 2_000 },
+    storm: { clients: 5_000, rate: 20, gapMs: 1_000, reconnectBatch: 500 },
+    replay: { messages: 100_000, timeoutMs: 20_000 },
+  },
+  quick: {
+    name: "quick",
+    runs: 1,
+    connectBatch: 250,
+    connectPauseMs: 5,
+    settleMs: 500,
+    drainTimeoutMs: 10_000,
+    fanout: {
+      clients: [200, 1_000],
+      capacityRate: 100,
+      capacityDeliveries: 50_000,
+      latencyRate: 10,
+      latencyMessages: 10,
+    },
+    manyTopics: { clients: 1_000, topics: 100, rate: 500, messages: 500 },
+    storm: { clients: 1_000, rate: 20, gapMs: 500, reconnectBatch: 500 },
+    replay: { messages: 10_000, timeoutMs: 10_000 },
+  },
+};
+
+/** Messages in one capacity window for this many clients. */
+export function capacityMessages(profile: Profile, clients: number): number {
+  return Math.max(10, Math.ceil(profile.fanout.capacityDeliveries / clients));
+}

@@ -1,0 +1,337 @@
+/**
+ * The five scenarios, each run against one started system with the shared load generator.
+ * Every function returns plain numbers; medians over runs are taken in results.ts.
+ */
+import { wallClockMs } from "./frames.js";
+import type { ConnectResult, WindowResult } from "./loadgen.js";
+import { cpuSeconds, rssKiB, sum } from "./proc.js";
+import { capacityMessages, type Profile } from "./profile.js";
+import { publishAtRate, sleep } from "./publisher.js";
+import type { RemoteLoadGenerator } from "./remote-loadgen.js";
+import type { RunningSystem } from "./systems/system.js";
+
+export interface ScenarioContext {
+  system: RunningSystem;
+  loadgen: RemoteLoadGenerator;
+  profile: Profile;
+  /** Makes topic names unique per run and system, so every counter starts at 1. */
+  tag: string;
+  /** Measured alongside the system's own processes (nats-server for NUTS). */
+  extraProcesses: Record<string, number[]>;
+  /** JetStream consumers on the stream right now; undefined for systems without NATS. */
+  consumerCount?: () => Promise<number>;
+  /** The topic pre-filled with `profile.replay.messages` messages. */
+  replayTopic: string;
+  log: (line: string) => void;
+}
+
+export interface WindowMetrics {
+  clients: number;
+  published: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  closed: number;
+  deliveriesPerSec: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  /** Percent of one core, per role, over the window including the drain. */
+  cpuPercent: Record<string, number>;
+}
+
+export interface FanoutStep {
+  clients: number;
+  connectFailed: number;
+  /** RSS growth per open idle connection, KiB, per role. */
+  idleKiBPerConnection: Record<string, number>;
+  capacity: WindowMetrics;
+  latency: WindowMetrics;
+  /** JetStream consumers on the stream while these clients were connected. */
+  consumers: number | null;
+}
+
+export interface StormMetrics {
+  clients: number;
+  reconnectFailed: number;
+  caughtUp: number;
+  /** From the reconnect to the last client having every message; null if one never did. */
+  caughtUpMs: number | null;
+  lost: number;
+  duplicates: number;
+  /** Most JetStream consumers seen on the stream during the storm. */
+  maxConsumers: number | null;
+}
+
+export interface ReplayMetrics {
+  messages: number;
+  received: number;
+  lost: number;
+  messagesPerSec: number;
+}
+
+/** Scenarios 1 and 2: idle memory per connection and fan-out to N clients on one topic. */
+export async function fanout(context: ScenarioContext): Promise<FanoutStep[]> {
+  const { system, loadgen, profile } = context;
+  const topic = `${context.tag}-fan`;
+  const lastByTopic: Record<string, number> = { [topic]: 0 };
+  const memoryBefore = memoryByRole(system.processes());
+  const steps: FanoutStep[] = [];
+  let failed = 0;
+  for (const clients of profile.fanout.clients) {
+    const connected = await loadgen.connect({
+      port: system.port,
+      pathPrefix: system.subscribePath,
+      topics: [topic],
+      count: clients - (steps.at(-1)?.clients ?? 0),
+      batchSize: profile.connectBatch,
+      pauseMs: profile.connectPauseMs,
+      timeMessages: true,
+    });
+    failed += connected.failed;
+    reportConnect(context, clients, connected);
+    await sleep(profile.settleMs);
+    const memoryAfter = memoryByRole(system.processes());
+    const idleKiBPerConnection: Record<string, number> = {};
+    for (const [role, kib] of Object.entries(memoryAfter)) {
+      idleKiBPerConnection[role] = (kib - (memoryBefore[role] ?? 0)) / clients;
+    }
+    const consumers = context.consumerCount ? await context.consumerCount() : null;
+    const capacity = await window(context, {
+      clients,
+      count: capacityMessages(profile, clients),
+      ratePerSecond: profile.fanout.capacityRate,
+      topicOf: () => topic,
+      lastByTopic,
+    });
+    const latency = await window(context, {
+      clients,
+      count: profile.fanout.latencyMessages,
+      ratePerSecond: profile.fanout.latencyRate,
+      topicOf: () => topic,
+      lastByTopic,
+    });
+    context.log(
+      `  fan-out ${clients}: ${Math.round(capacity.deliveriesPerSec)} deliveries/s, lost ${capacity.lost + latency.lost}, p99 ${latency.p99Ms?.toFixed(1)} ms at ${profile.fanout.latencyRate} msg/s`,
+    );
+    steps.push({
+      clients,
+      connectFailed: failed,
+      idleKiBPerConnection,
+      capacity,
+      latency,
+      consumers,
+    });
+  }
+  await closeClients(loadgen);
+  return steps;
+}
+
+/** Scenario 3: clients and messages spread over many topics. */
+export async function manyTopics(context: ScenarioContext): Promise<WindowMetrics> {
+  const { system, loadgen, profile } = context;
+  const { clients, topics: topicCount, messages, rate } = profile.manyTopics;
+  const topics = Array.from({ length: topicCount }, (_, i) => `${context.tag}-t${i}`);
+  const lastByTopic = Object.fromEntries(topics.map((topic) => [topic, 0]));
+  const connected = await loadgen.connect({
+    port: system.port,
+    pathPrefix: system.subscribePath,
+    topics,
+    count: clients,
+    batchSize: profile.connectBatch,
+    pauseMs: profile.connectPauseMs,
+    timeMessages: true,
+  });
+  reportConnect(context, clients, connected);
+  await sleep(profile.settleMs);
+  const metrics = await window(context, {
+    clients,
+    count: messages,
+    ratePerSecond: rate,
+    topicOf: (index) => topics[index % topics.length] as string,
+    lastByTopic,
+  });
+  context.log(
+    `  many topics: ${Math.round(metrics.deliveriesPerSec)} deliveries/s, lost ${metrics.lost}, p99 ${metrics.p99Ms?.toFixed(1)} ms`,
+  );
+  await closeClients(loadgen);
+  return metrics;
+}
+
+/**
+ * Scenario 4: every client drops at once while messages keep coming, and all reconnect at once
+ * with `Last-Event-ID`. Caught up = has the message that was last when the reconnect began.
+ */
+export async function reconnectStorm(context: ScenarioContext): Promise<StormMetrics | null> {
+  const { system, loadgen, profile } = context;
+  if (!system.resumes) return null;
+  const { clients, rate, gapMs } = profile.storm;
+  const topic = `${context.tag}-storm`;
+  const lastByTopic: Record<string, number> = { [topic]: 0 };
+  const connected = await loadgen.connect({
+    port: system.port,
+    pathPrefix: system.subscribePath,
+    topics: [topic],
+    count: clients,
+    batchSize: profile.connectBatch,
+    pauseMs: profile.connectPauseMs,
+    timeMessages: false,
+  });
+  reportConnect(context, clients, connected);
+  await sleep(profile.settleMs);
+  await loadgen.mark({ lastByTopic });
+  const publishing = new AbortController();
+  const published = publishAtRate(system.publisher, {
+    count: Number.MAX_SAFE_INTEGER,
+    ratePerSecond: rate,
+    topicOf: () => topic,
+    lastByTopic,
+    signal: publishing.signal,
+  });
+  await sleep(1_000);
+  await loadgen.drop();
+  await sleep(gapMs);
+  let maxConsumers: number | null = null;
+  const polling = new AbortController();
+  const poller = (async () => {
+    if (!context.consumerCount) return;
+    while (!polling.signal.aborted) {
+      const count = await context.consumerCount().catch(() => 0);
+      maxConsumers = Math.max(maxConsumers ?? 0, count);
+      await sleep(50);
+    }
+  })();
+  // All at once, paced only by the servers' answers (a batch starts when the previous one has
+  // its response heads): a single burst of 5,000 SYNs overflows any accept queue and measures
+  // the kernel's SYN retry back-off instead of the server.
+  const reconnected = await loadgen.reconnect({
+    batchSize: profile.storm.reconnectBatch,
+    pauseMs: 0,
+    catchUpTo: { ...lastByTopic },
+  });
+  await sleep(1_000);
+  publishing.abort();
+  await published;
+  const result = await loadgen.collect({ lastByTopic: { ...lastByTopic }, timeoutMs: 20_000 });
+  polling.abort();
+  await poller;
+  await closeClients(loadgen);
+  const metrics: StormMetrics = {
+    clients,
+    reconnectFailed: reconnected.failed,
+    caughtUp: result.caughtUp,
+    caughtUpMs: result.caughtUpMs,
+    lost: result.lost,
+    duplicates: result.duplicates,
+    maxConsumers,
+  };
+  context.log(
+    `  storm: ${result.caughtUp}/${clients} caught up in ${result.caughtUpMs ?? "-"} ms (reconnect failures ${reconnected.failed}${reconnected.errors.length > 0 ? `: ${reconnected.errors.join("; ")}` : ""}), lost ${result.lost}, dup ${result.duplicates}, max consumers ${maxConsumers ?? "-"}`,
+  );
+  return metrics;
+}
+
+/** Scenario 5: one client reads every retained message of a topic. */
+export async function replay(context: ScenarioContext): Promise<ReplayMetrics | null> {
+  const { system, loadgen, profile } = context;
+  if (!system.replay) return null;
+  const messages = profile.replay.messages;
+  await loadgen.mark({ lastByTopic: {} });
+  const started = wallClockMs();
+  const connected = await loadgen.connect({
+    port: system.port,
+    pathPrefix: system.replay.path,
+    topics: [context.replayTopic],
+    count: 1,
+    batchSize: 1,
+    pauseMs: 0,
+    timeMessages: false,
+    startAfter: 0,
+    ...(system.replay.lastEventId === undefined ? {} : { lastEventId: system.replay.lastEventId }),
+  });
+  reportConnect(context, 1, connected);
+  const result = await loadgen.collect({
+    lastByTopic: { [context.replayTopic]: messages },
+    timeoutMs: profile.replay.timeoutMs,
+  });
+  await closeClients(loadgen);
+  const seconds = ((result.lastReceiveAt ?? started) - started) / 1000;
+  const metrics: ReplayMetrics = {
+    messages,
+    received: result.received,
+    lost: result.lost,
+    messagesPerSec: seconds > 0 ? result.received / seconds : 0,
+  };
+  context.log(
+    `  replay: ${result.received}/${messages} in ${seconds.toFixed(2)} s = ${Math.round(metrics.messagesPerSec)} msg/s`,
+  );
+  return metrics;
+}
+
+/** Publishes `count` messages and waits for every client to have them (or the drain timeout). */
+async function window(
+  context: ScenarioContext,
+  load: {
+    clients: number;
+    count: number;
+    ratePerSecond: number;
+    topicOf: (index: number) => string;
+    lastByTopic: Record<string, number>;
+  },
+): Promise<WindowMetrics> {
+  const { loadgen, system, profile } = context;
+  await loadgen.mark({ lastByTopic: { ...load.lastByTopic } });
+  const roles = {
+    ...system.processes(),
+    ...context.extraProcesses,
+    loadgen: [loadgen.pid],
+  };
+  const cpuBefore = cpuByRole(roles);
+  const started = wallClockMs();
+  const published = await publishAtRate(system.publisher, load);
+  const result: WindowResult = await loadgen.collect({
+    lastByTopic: { ...load.lastByTopic },
+    timeoutMs: profile.drainTimeoutMs,
+  });
+  const elapsedSeconds = (wallClockMs() - started) / 1000;
+  const cpuAfter = cpuByRole(roles);
+  const cpuPercent: Record<string, number> = {};
+  for (const role of Object.keys(roles)) {
+    cpuPercent[role] = (((cpuAfter[role] ?? 0) - (cpuBefore[role] ?? 0)) / elapsedSeconds) * 100;
+  }
+  const deliverySeconds = ((result.lastReceiveAt ?? started) - started) / 1000;
+  return {
+    clients: result.clients,
+    published,
+    received: result.received,
+    lost: result.lost,
+    duplicates: result.duplicates,
+    closed: result.closed,
+    deliveriesPerSec: deliverySeconds > 0 ? result.received / deliverySeconds : 0,
+    p50Ms: result.latency?.p50 ?? null,
+    p99Ms: result.latency?.p99 ?? null,
+    maxMs: result.latency?.max ?? null,
+    cpuPercent,
+  };
+}
+
+function memoryByRole(roles: Record<string, number[]>): Record<string, number> {
+  return Object.fromEntries(Object.entries(roles).map(([role, pids]) => [role, sum(pids, rssKiB)]));
+}
+
+function cpuByRole(roles: Record<string, number[]>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(roles).map(([role, pids]) => [role, sum(pids, cpuSeconds)]),
+  );
+}
+
+async function closeClients(loadgen: RemoteLoadGenerator): Promise<void> {
+  await loadgen.close();
+  // Let the servers notice the closed sockets before the next scenario measures anything.
+  await sleep(500);
+}
+
+function reportConnect(context: ScenarioContext, clients: number, result: ConnectResult): void {
+  if (result.failed === 0) return;
+  context.log(`  ${result.failed} of ${clients} connections failed (${result.errors.join("; ")})`);
+}

@@ -1,0 +1,140 @@
+/**
+ * NUTS, twice: the way users run it (`nuts run` with a Caddyfile: Caddy in front, the sidecar
+ * behind it on a unix socket), and the sidecar alone on TCP loopback (`nuts sidecar`).
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { childrenOf, commandName } from "../proc.js";
+import type { NatsPublisher } from "../publisher.js";
+import { freePort, type RunningSystem, spawnLogged, stopChild, waitForStream } from "./system.js";
+
+export interface NutsSetup {
+  repoRoot: string;
+  natsUrl: string;
+  streamName: string;
+  topicPrefix: string;
+  publisher: NatsPublisher;
+  /** Write a V8 CPU profile of the sidecar into this folder. */
+  cpuProfileDir?: string;
+}
+
+const SUBSCRIBE_PATH = "/events?topic=";
+/** `Last-Event-ID: 0` is older than anything retained: the client gets everything. */
+const REPLAY = { path: SUBSCRIBE_PATH, lastEventId: "0" };
+
+export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem> {
+  const dir = await mkdtemp(join(tmpdir(), "nuts-bench-caddy-"));
+  const port = await freePort();
+  const caddyfile = join(dir, "Caddyfile");
+  await writeFile(
+    caddyfile,
+    `http://127.0.0.1:${port} {
+\troute /events* {
+\t\tnuts {
+\t\t\tnats_url ${setup.natsUrl}
+\t\t\tstream_name ${setup.streamName}
+\t\t\ttopic_prefix ${setup.topicPrefix}
+\t\t}
+\t}
+}
+`,
+  );
+  const { child, output } = spawnLogged(
+    process.execPath,
+    [
+      join(setup.repoRoot, "bin", "nuts.js"),
+      "run",
+      "--config",
+      caddyfile,
+      "--runtime-dir",
+      join(dir, "runtime"),
+    ],
+    {
+      cwd: setup.repoRoot,
+      env: {
+        ...process.env,
+        PATH: `${join(setup.repoRoot, ".tools", "bin")}:${process.env.PATH ?? ""}`,
+      },
+    },
+  );
+  try {
+    await waitForStream(port, `${SUBSCRIBE_PATH}probe`, child, output);
+  } catch (error) {
+    await stopChild(child);
+    throw new Error(`nuts run did not come up: ${(error as Error).message}`);
+  }
+  const byRole = () => {
+    const roles: Record<string, number[]> = { sidecar: [], caddy: [] };
+    for (const pid of childrenOf(child.pid ?? 0)) {
+      if (commandName(pid) === "caddy") roles.caddy?.push(pid);
+      else roles.sidecar?.push(pid);
+    }
+    return roles;
+  };
+  return {
+    name: "nuts-caddy",
+    port,
+    subscribePath: SUBSCRIBE_PATH,
+    replay: REPLAY,
+    resumes: true,
+    publisher: setup.publisher,
+    processes: byRole,
+    async stop() {
+      await stopChild(child, 15_000);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> {
+  const dir = await mkdtemp(join(tmpdir(), "nuts-bench-sidecar-"));
+  const port = await freePort();
+  const config = join(dir, "sidecar.json");
+  await writeFile(
+    config,
+    JSON.stringify({
+      routes: {
+        events: {
+          nats_url: setup.natsUrl,
+          stream_name: setup.streamName,
+          topic_prefix: setup.topicPrefix,
+          path_prefix: "/events",
+        },
+      },
+    }),
+  );
+  const profile = setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : [];
+  const { child, output } = spawnLogged(
+    process.execPath,
+    [
+      ...profile,
+      join(setup.repoRoot, "bin", "nuts.js"),
+      "sidecar",
+      "--config",
+      config,
+      "--listen",
+      `127.0.0.1:${port}`,
+    ],
+    { cwd: setup.repoRoot },
+  );
+  try {
+    await waitForStream(port, `${SUBSCRIBE_PATH}probe`, child, output);
+  } catch (error) {
+    await stopChild(child);
+    throw new Error(`nuts sidecar did not come up: ${(error as Error).message}`);
+  }
+  return {
+    name: "nuts-direct",
+    port,
+    subscribePath: SUBSCRIBE_PATH,
+    replay: REPLAY,
+    resumes: true,
+    publisher: setup.publisher,
+    processes: () => ({ sidecar: [child.pid ?? 0] }),
+    async stop() {
+      await stopChild(child, 15_000);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
