@@ -6,6 +6,12 @@ import type { Config } from "./config.js";
 import { formatListen, type ListenAddress } from "./listen.js";
 import type { Logger } from "./log.js";
 
+/**
+ * Pending connections the kernel keeps for us: thousands of browsers reconnect at once after a
+ * restart, and Node's default (511) would drop some of them.
+ */
+const BACKLOG = 4096;
+
 export interface RunningSidecar extends Sidecar {
   server: Server;
   /** Where it listens; for TCP with port 0, the port actually bound. */
@@ -36,13 +42,13 @@ export async function startSidecar(
     await rm(listen.path, { force: true });
     const previous = process.umask(0o177);
     try {
-      await listenOn(server, (done) => server.listen(listen.path, done));
+      await listenOn(server, (done) => server.listen({ path: listen.path, backlog: BACKLOG }, done));
     } finally {
       process.umask(previous);
     }
     await chmod(listen.path, 0o600);
   } else {
-    await listenOn(server, (done) => server.listen(listen.port, listen.host, done));
+    await listenOn(server, (done) => server.listen({ port: listen.port, host: listen.host, backlog: BACKLOG }, done));
     const bound = server.address();
     if (bound && typeof bound === "object") address = { ...listen, port: bound.port };
   }
