@@ -30,8 +30,12 @@ export interface NatsServerOptions {
     | { type: "credentials" };
   /** Enable JetStream, stored in a fresh temp dir. @default true */
   jetstream?: boolean;
-  /** Not supported yet. */
-  tls?: never;
+  /**
+   * TLS for client connections: the server's certificate and key files (PEM), the CA that
+   * signs client certificates, and whether a client certificate is required (`verify`).
+   * The server still listens on one port; clients connect with `tls://` or TLS options.
+   */
+  tls?: { cert: string; key: string; ca?: string; verify?: boolean };
 }
 
 export interface ClientConnectOptions {
@@ -40,6 +44,8 @@ export interface ClientConnectOptions {
   user?: string;
   pass?: string;
   authenticator?: Authenticator;
+  /** With `tls`: the CA to trust; a test adds a client certificate to get past `verify`. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
 }
 
 export interface NatsServer {
@@ -89,10 +95,20 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     let lastError: unknown;
     for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
       const port = await freePort();
-      await writeFile(configFile, serverConfig({ port, storeDir, jetstream, auth: auth.config }));
+      await writeFile(
+        configFile,
+        serverConfig({ port, storeDir, jetstream, auth: auth.config, tls: options.tls }),
+      );
       try {
         const process = await launch(configFile, port);
-        return new RunningNatsServer(process, configFile, port, workDir, storeDir, auth);
+        return new RunningNatsServer(
+          process,
+          configFile,
+          port,
+          workDir,
+          storeDir,
+          tlsClient(auth, options.tls),
+        );
       } catch (error) {
         lastError = error;
         // Another process may have grabbed the port between probing and binding: try another.
@@ -286,12 +302,33 @@ function serverConfig(settings: {
   storeDir: string;
   jetstream: boolean;
   auth: string;
+  tls: NatsServerOptions["tls"];
 }): string {
   const lines = [`listen: "127.0.0.1:${settings.port}"`];
   if (settings.jetstream)
     lines.push(`jetstream { store_dir: ${JSON.stringify(settings.storeDir)} }`);
   if (settings.auth) lines.push(settings.auth);
+  if (settings.tls) lines.push(tlsBlock(settings.tls));
   return `${lines.join("\n")}\n`;
+}
+
+function tlsBlock(tls: NonNullable<NatsServerOptions["tls"]>): string {
+  const fields = [
+    `  cert_file: ${JSON.stringify(tls.cert)}`,
+    `  key_file: ${JSON.stringify(tls.key)}`,
+  ];
+  if (tls.ca !== undefined) fields.push(`  ca_file: ${JSON.stringify(tls.ca)}`);
+  if (tls.verify !== undefined) fields.push(`  verify: ${tls.verify}`);
+  return `tls {\n${fields.join("\n")}\n}`;
+}
+
+/** With TLS on, test clients trust the server's CA; the auth part stays as prepared. */
+function tlsClient(auth: PreparedAuth, tls: NatsServerOptions["tls"]): PreparedAuth {
+  if (!tls) return auth;
+  return {
+    ...auth,
+    client: { ...auth.client, tls: tls.ca === undefined ? {} : { caFile: tls.ca } },
+  };
 }
 
 async function prepareAuth(

@@ -1,0 +1,268 @@
+/**
+ * `replay_max_messages` against a real nats-server: a client whose cursor is older than the
+ * ring gets at most N messages from its replay consumer, then its stream ends cleanly; when it
+ * reconnects with its last id it continues, and after a few reconnects it has had every
+ * message exactly once, in order, and is live. Catch-up from the ring is not capped.
+ */
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { SignJWT } from "jose";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { eventually, openSse, type SseClient } from "../testing/sse-client.js";
+import { ConfigError, resolveConfig } from "./config.js";
+import type { LogFields, Logger } from "./log.js";
+import { type RunningSidecar, startSidecar } from "./server.js";
+
+const LIMIT = 10;
+const SECRET = "replay-limit-test-hmac-secret-32-bytes!";
+const RING_SIZE = 16;
+
+let nats: NatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let sidecar: RunningSidecar;
+let port: number;
+const open: SseClient[] = [];
+const published = new Map<string, number[]>();
+const logged: { message: string; fields: LogFields }[] = [];
+const recordingLogger: Logger = {
+  debug() {},
+  info: (message, fields = {}) => logged.push({ message, fields }),
+  warn: (message, fields = {}) => logged.push({ message, fields }),
+  error: (message, fields = {}) => logged.push({ message, fields }),
+};
+
+async function publish(topic: string): Promise<number> {
+  const seq = (await js.publish(`events.${topic}`, `${topic} ${published.size}`)).seq;
+  published.set(topic, [...(published.get(topic) ?? []), seq]);
+  return seq;
+}
+
+function seqsOf(...topics: string[]): number[] {
+  return topics.flatMap((topic) => published.get(topic) ?? []).sort((a, b) => a - b);
+}
+
+async function stream(path: string, headers: Record<string, string> = {}): Promise<SseClient> {
+  const client = await openSse({ port, path, headers: { "X-Nuts-Route": "events", ...headers } });
+  open.push(client);
+  expect(client.status).toBe(200);
+  return client;
+}
+
+function source() {
+  const [only] = sidecar.hub.allSources();
+  if (!only) throw new Error("no source");
+  return only;
+}
+
+async function sidecarCaughtUp(): Promise<number> {
+  const last = (await jsm.streams.info("EVENTS")).state.last_seq;
+  await eventually(() => source().head >= last, `the sidecar to see seq ${last}`);
+  return last;
+}
+
+async function consumerCount(): Promise<number> {
+  return (await jsm.consumers.list("EVENTS").next()).length;
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  nc = await connect(nats.connectOptions());
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  // 25 messages of "a" between 25 of "b", all before the sidecar starts: any cursor below 50
+  // needs a replay consumer.
+  for (let index = 0; index < 50; index++) await publish(index % 2 === 0 ? "a" : "b");
+  sidecar = await startSidecar(
+    resolveConfig({
+      routes: {
+        events: {
+          nats_url: nats.url,
+          stream_name: "EVENTS",
+          topic_prefix: "events.",
+          path_prefix: "/events",
+          ring_size: RING_SIZE,
+          heartbeat_interval: 0,
+          replay_max_messages: LIMIT,
+        },
+        // The same source, with wildcard topics allowed.
+        patterns: {
+          nats_url: nats.url,
+          stream_name: "EVENTS",
+          topic_prefix: "events.",
+          path_prefix: "/events",
+          ring_size: RING_SIZE,
+          heartbeat_interval: 0,
+          replay_max_messages: LIMIT,
+          subscriber_jwt_key: SECRET,
+        },
+      },
+    }),
+    { type: "tcp", host: "127.0.0.1", port: 0 },
+    recordingLogger,
+  );
+  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
+  port = sidecar.address.port;
+  await sidecarCaughtUp();
+});
+
+afterEach(() => {
+  for (const client of open.splice(0)) client.abort();
+});
+
+afterAll(async () => {
+  await sidecar?.stop();
+  await nc?.close();
+  await nats?.stop();
+});
+
+describe("replay_max_messages", () => {
+  it("ends the stream cleanly after N replayed messages of the client's topic", async () => {
+    const a = seqsOf("a");
+    const client = await stream("/events/a?last-id=0");
+    await client.waitForEnd();
+    expect(client.endedWith).toBe("end");
+    expect(client.events[0]?.raw).toBe('id: 0\nevent: connected\ndata: {"topics":["a"]}\n\n');
+    expect(client.messageIds).toEqual(a.slice(0, LIMIT));
+    expect(client.events).toHaveLength(1 + LIMIT);
+    expect(logged).toContainEqual({
+      message: "subscriber stream ended",
+      fields: { route: "events", reason: "replay_limit", position: a[LIMIT - 1] },
+    });
+    await eventually(async () => (await consumerCount()) === 1, "the replay consumer to go");
+  });
+
+  it("continues where the client left off; after a few reconnects it has everything once, in order, and is live", async () => {
+    const a = seqsOf("a");
+    expect(a).toHaveLength(25);
+    const received: number[] = [];
+    let lastId = "0";
+    const rounds: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const client = await stream("/events/a", { "Last-Event-ID": lastId });
+      // A round ends with the stream closing (cap reached) or with the client caught up.
+      await client.waitFor(
+        () => client.ended || received.length + client.messageIds.length === a.length,
+        "the round to end or catch up",
+      );
+      expect(client.events[0]?.raw).toBe(
+        `id: ${lastId}\nevent: connected\ndata: {"topics":["a"]}\n\n`,
+      );
+      received.push(...client.messageIds);
+      rounds.push(client.messageIds.length);
+      lastId = client.messages.at(-1)?.id ?? lastId;
+      if (!client.ended) {
+        const live = await publish("a");
+        await client.waitFor(() => client.messageIds.includes(live), "the live message");
+        received.push(live);
+        break;
+      }
+    }
+    expect(rounds).toEqual([LIMIT, LIMIT, 5]);
+    expect(received).toEqual(seqsOf("a"));
+  });
+
+  it("caps replays of several topics by the messages they read", async () => {
+    const client = await stream("/events?topic=a&topic=b&last-id=4");
+    await client.waitForEnd();
+    expect(client.endedWith).toBe("end");
+    expect(client.messageIds).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+  });
+
+  it("does not end a replay that needs exactly N messages", async () => {
+    await sidecarCaughtUp();
+    const a = seqsOf("a");
+    const cursor = a.at(-LIMIT - 1) as number;
+    const client = await stream(`/events/a?last-id=${cursor}`);
+    await client.waitForMessages(LIMIT);
+    expect(client.messageIds).toEqual(a.slice(-LIMIT));
+    const live = await publish("a");
+    await client.waitFor(() => client.messageIds.includes(live), "the live message");
+    expect(client.ended).toBe(false);
+    expect(client.messageIds).toEqual([...a.slice(-LIMIT), live]);
+  });
+
+  it("does not cap catch-up from the ring", async () => {
+    const cursor = await sidecarCaughtUp();
+    for (let index = 0; index < LIMIT + 4; index++) await publish("b");
+    await sidecarCaughtUp();
+    const client = await stream(`/events/b?last-id=${cursor}`);
+    const expected = seqsOf("b").filter((seq) => seq > cursor);
+    expect(expected).toHaveLength(LIMIT + 4);
+    await client.waitForMessages(expected.length);
+    const live = await publish("b");
+    await client.waitFor(() => client.messageIds.includes(live), "the live message");
+    expect(client.ended).toBe(false);
+    expect(client.messageIds).toEqual([...expected, live]);
+  });
+});
+
+describe("replay_max_messages with overlapping patterns", () => {
+  // BUG (source.ts replay + replay.ts): overlapping patterns (a.* and *.b) are replayed from
+  // the whole prefix (`events.>`), and the cap counts messages read, matching or not. When the
+  // first N messages after the cursor match none of the client's topics, the stream ends with
+  // nothing delivered and nothing that moves the client's id: it reconnects with the same
+  // Last-Event-ID and gets the same empty round for ever. The limit must not end a round that
+  // delivered nothing (or the client must be moved past what was read, e.g. by an id).
+  it.fails("still makes progress when the first N messages read match none of the client's topics", async () => {
+    await sidecarCaughtUp();
+    const wanted = await publish("a.x");
+    const token = await new SignJWT({ subscribe: [">"] })
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(SECRET));
+    let lastId = "0";
+    const received: number[] = [];
+    for (let round = 0; round < 3 && !received.includes(wanted); round++) {
+      const client = await stream("/events?topic=a.*&topic=*.b", {
+        "X-Nuts-Route": "patterns",
+        Authorization: `Bearer ${token}`,
+        "Last-Event-ID": lastId,
+      });
+      await client.waitFor(
+        () => client.ended || client.messageIds.includes(wanted),
+        "the round to end or reach the message",
+      );
+      received.push(...client.messageIds);
+      lastId = client.events.at(-1)?.id ?? lastId;
+      client.abort();
+    }
+    expect(received).toEqual([wanted]);
+  });
+});
+
+describe("configuration of replay_max_messages", () => {
+  it("takes a whole number from 1, or null for no cap (the default)", () => {
+    const routes = resolveConfig({
+      routes: {
+        one: { stream_name: "E", replay_max_messages: 1 },
+        off: { stream_name: "E", replay_max_messages: null },
+        unset: { stream_name: "E" },
+      },
+    }).routes;
+    expect(routes.get("one")?.replayMaxMessages).toBe(1);
+    expect(routes.get("off")?.replayMaxMessages).toBeNull();
+    expect(routes.get("unset")?.replayMaxMessages).toBeNull();
+  });
+
+  it("refuses 0 with a ConfigError", () => {
+    let caught: unknown;
+    try {
+      resolveConfig({ routes: { r: { stream_name: "E", replay_max_messages: 0 } } });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).message).toBe(
+      'route "r": replay_max_messages takes a whole number from 1 to 100000000, got 0',
+    );
+  });
+});
