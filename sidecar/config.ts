@@ -482,7 +482,7 @@ class OptionReader {
     const value = this.options[key];
     if (value === undefined) return undefined;
     if (typeof value !== "string" || (value === "" && !allowEmpty)) {
-      return this.fail(`${key} must be a non-empty string, got ${JSON.stringify(value)}`, key);
+      return this.fail(`${key} must be a non-empty string, got ${shown(key, value)}`, key);
     }
     return value;
   }
@@ -540,6 +540,12 @@ class OptionReader {
     }
     return seconds;
   }
+}
+
+/** A value for an error message; a secret's value is never shown, only its type. */
+function shown(key: RouteOptionName, value: unknown): string {
+  if (!SECRET_OPTION_NAMES.includes(key)) return JSON.stringify(value);
+  return Array.isArray(value) ? "a list" : value === null ? "null" : `a ${typeof value}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

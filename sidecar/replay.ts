@@ -12,10 +12,13 @@ export interface ReplayRequest {
   subjects: string[];
   /** Deliver messages with a sequence above this one. */
   afterSeq: number;
-  /** Stop after this many messages (the replay is then incomplete); null: no cap. */
+  /** Stop after delivering this many messages (the replay is then incomplete); null: no cap. */
   maxMessages: number | null;
-  /** Called for each message in stream order; awaited, so a slow client slows only its replay. */
-  onMessage: (seq: number, subject: string, data: Uint8Array, time: Date) => Promise<void>;
+  /**
+   * Called for each message in stream order; awaited, so a slow client slows only its replay.
+   * Resolves true when the message was for the client (only those count against the cap).
+   */
+  onMessage: (seq: number, subject: string, data: Uint8Array, time: Date) => Promise<boolean>;
   /** Stops the replay early (the client left). */
   signal: AbortSignal;
 }
@@ -24,7 +27,7 @@ export interface ReplayRequest {
  * Reads the retained messages of some subjects after a sequence with a short-lived consumer of
  * the client's own, and resolves once it has delivered everything the stream held when it
  * started. Only clients whose cursor is older than the in-memory ring need one.
- * Resolves with the number of messages read and whether that was all of them.
+ * Resolves with the number of messages delivered and whether that was all of them.
  */
 export async function replayFromStream(
   js: JetStreamClient,
@@ -52,8 +55,9 @@ export async function replayFromStream(
     request.signal.addEventListener("abort", stop, { once: true });
     try {
       for await (const message of messages) {
-        await request.onMessage(message.seq, message.subject, message.data, message.time);
-        delivered++;
+        if (await request.onMessage(message.seq, message.subject, message.data, message.time)) {
+          delivered++;
+        }
         if (message.info.pending === 0) complete = true;
         if (complete || request.signal.aborted) break;
         if (request.maxMessages !== null && delivered >= request.maxMessages) break;

@@ -42,13 +42,17 @@ export async function startSidecar(
     await rm(listen.path, { force: true });
     const previous = process.umask(0o177);
     try {
-      await listenOn(server, (done) => server.listen({ path: listen.path, backlog: BACKLOG }, done));
+      await listenOn(server, (done) =>
+        server.listen({ path: listen.path, backlog: BACKLOG }, done),
+      );
     } finally {
       process.umask(previous);
     }
     await chmod(listen.path, 0o600);
   } else {
-    await listenOn(server, (done) => server.listen({ port: listen.port, host: listen.host, backlog: BACKLOG }, done));
+    await listenOn(server, (done) =>
+      server.listen({ port: listen.port, host: listen.host, backlog: BACKLOG }, done),
+    );
     const bound = server.address();
     if (bound && typeof bound === "object") address = { ...listen, port: bound.port };
   }

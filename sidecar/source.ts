@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
-import { nuid } from "@nats-io/transport-node";
+import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import { type StreamEvent, watchStream } from "./advisories.js";
 import type { Logger } from "./log.js";
 import { replayFromStream } from "./replay.js";
@@ -53,6 +53,7 @@ export class RouteSource {
   private readonly running: Promise<void>;
   /** Names of our live consumers start with this, to recognise their deletion. */
   private readonly consumerPrefix = `nuts_${nuid.next()}`;
+  private advisories: { nc: NatsConnection; watch: { stop(): void } } | undefined;
   private boundsLookup: Promise<{ first: number; last: number }> | undefined;
   /** Stops the current live consumer so that `run` starts a fresh one. */
   private restartConsumer: (() => void) | undefined;
@@ -179,6 +180,7 @@ export class RouteSource {
 
   async stop(): Promise<void> {
     this.stopping.abort();
+    this.advisories?.watch.stop();
     this.setState({ type: "stopped" });
     await this.running;
   }
@@ -213,10 +215,11 @@ export class RouteSource {
       afterSeq: subscriber.position,
       maxMessages: budget,
       signal,
-      onMessage: (seq, subject, data, time) => {
+      onMessage: async (seq, subject, data, time) => {
         const topic = topicOf(topicPrefix, subject);
-        if (!subscriber.filter.matches(topic)) return Promise.resolve();
-        return subscriber.writeAndWait(seq, this.frame(seq, topic, data, time));
+        if (!subscriber.filter.matches(topic)) return false;
+        await subscriber.writeAndWait(seq, this.frame(seq, topic, data, time));
+        return true;
       },
     });
   }
@@ -290,7 +293,7 @@ export class RouteSource {
     };
     const stop = () => messages.stop();
     signal.addEventListener("abort", stop, { once: true });
-    const advisories = watchStream(nc, streamName, (event) => this.onStreamEvent(event));
+    this.watchAdvisories(nc);
     this.setState({ type: "ready" });
     this.log.info("live consumer started", {
       stream: streamName,
@@ -302,9 +305,21 @@ export class RouteSource {
       if (!signal.aborted && !restarted) throw new Error("the live consumer ended");
     } finally {
       this.restartConsumer = undefined;
-      advisories.stop();
       signal.removeEventListener("abort", stop);
     }
+  }
+
+  /**
+   * Follows the stream's advisories for as long as the connection lasts, not just while a
+   * consumer runs: a deletion deletes the consumer first, and its advisory must still be heard.
+   */
+  private watchAdvisories(nc: NatsConnection): void {
+    if (this.advisories?.nc === nc) return;
+    this.advisories?.watch.stop();
+    this.advisories = {
+      nc,
+      watch: watchStream(nc, this.options.streamName, (event) => this.onStreamEvent(event)),
+    };
   }
 
   /** Reacts to what happened to the stream outside the sidecar. */
@@ -314,6 +329,7 @@ export class RouteSource {
         this.log.warn("the stream was deleted; subscribers are told", {
           stream: this.options.streamName,
         });
+        this.setState({ type: "stream_missing" });
         this.resetAll("stream_deleted", 0);
         this.restartConsumer?.();
         break;

@@ -316,15 +316,9 @@ describe("a deleted stream", () => {
     expect(third).toBe(3);
   });
 
-  // BUG (source.ts, consume/onStreamEvent): deleting a stream makes the server delete its
-  // consumers first. The CONSUMER.DELETED advisory restarts the live consumer, and the restart
-  // unsubscribes the advisory watch (advisories.stop() in consume's finally) before the
-  // STREAM.DELETED advisory is read; the next consume() finds no stream and never subscribes
-  // again. Live clients then get no `reset`, and their streams stay open, silent, until the
-  // stream is recreated (then they get `stream_recreated`). Deleting the stream right after the
-  // sidecar reacted to a consumer deletion hits that window every time; a plain stream deletion
-  // hits it about one time in ten.
-  it.fails("tells live clients when the stream is deleted just after the live consumer was", async () => {
+  // Deleting a stream deletes its consumers first; the stream's advisories are followed for the
+  // life of the connection, so the deletion is still heard after the consumer's.
+  it("tells live clients when the stream is deleted just after the live consumer was", async () => {
     const own = await deletable();
     const client = await own.open();
     await own.publish("m1");

@@ -121,6 +121,11 @@ function stream(
     },
   });
   clients.add(route, subscriber);
+  if (c.env.incoming.destroyed || response.socket === null || response.socket.destroyed) {
+    // The client left while we waited for the source: its `close` has fired already.
+    subscriber.close({ type: "client_left" });
+    return;
+  }
   subscriber.write(
     encodeEvent({
       id: position,

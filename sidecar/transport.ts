@@ -106,8 +106,8 @@ export class NatsTransport {
       } catch (error) {
         if (this.stopped) return;
         this.log.warn("cannot connect to NATS; retrying", {
-          servers: this.settings.servers.join(","),
-          reason: describe(error),
+          servers: this.settings.servers.map(withoutUserInfo).join(","),
+          reason: this.redact(describe(error)),
           retry_in_ms: this.settings.reconnectWaitMs,
         });
         this.setState({ type: "nats_disconnected", since: Date.now() });
@@ -150,11 +150,31 @@ export class NatsTransport {
         } else if (status.type === "staleConnection") {
           this.log.warn("NATS stopped answering pings; reconnecting");
         } else if (status.type === "error") {
-          this.log.warn("NATS reported an error", { reason: describe(status.error) });
+          this.log.warn("NATS reported an error", { reason: this.redact(describe(status.error)) });
         }
       }
     })().catch(() => {});
     await closed;
+  }
+
+  /**
+   * A reason fit for the log: errors from nats.js and the file system quote the credentials
+   * file or TLS key path, and a URL may carry a password; those are secrets.
+   */
+  private redact(reason: string): string {
+    const { auth, tls, servers } = this.settings;
+    const secrets: [string | undefined, string][] = [
+      [auth.type === "token" ? auth.token : undefined, "<nats_token>"],
+      [auth.type === "user_password" ? auth.password : undefined, "<nats_password>"],
+      [auth.type === "credentials" ? auth.file : undefined, "<nats_credentials file>"],
+      [tls?.keyFile, "<nats_tls_key file>"],
+    ];
+    let text = reason;
+    for (const server of servers) text = text.split(server).join(withoutUserInfo(server));
+    for (const [secret, label] of secrets) {
+      if (secret) text = text.split(secret).join(label);
+    }
+    return text;
   }
 
   private async connectOptions(): Promise<ConnectionOptions> {
@@ -188,6 +208,11 @@ export class NatsTransport {
     }
     return options;
   }
+}
+
+/** A server URL without `user:password@`, for log lines. */
+function withoutUserInfo(server: string): string {
+  return server.replace(/\/\/[^@/]*@/, "//");
 }
 
 /** A short reason for a log line; never includes connection options. */
