@@ -24,12 +24,14 @@ lint: deps ## Check formatting and lint rules (Biome) and types
 
 .PHONY: test-unit
 test-unit: build ## Unit and integration tests (vitest, real nats-server and caddy)
-	PATH="$(CURDIR)/.tools/bin:$$PATH" npx vitest run
+	@mkdir -p reports
+	PATH="$(CURDIR)/.tools/bin:$$PATH" npx vitest run --reporter=default --reporter=json --outputFile.json=reports/vitest.json
 
 .PHONY: test-functional
 test-functional: build ## BDD scenarios over the whole stack (cucumber, real Caddy, NATS, Chromium)
 	@bash scripts/install-chromium.sh
-	PATH="$(CURDIR)/.tools/bin:$$PATH" npx cucumber-js
+	@mkdir -p reports
+	PATH="$(CURDIR)/.tools/bin:$$PATH" npx cucumber-js --format json:reports/cucumber.json
 
 .PHONY: test
 test: lint test-unit test-functional ## Everything CI runs: lint, types, unit, integration, BDD
