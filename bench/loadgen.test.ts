@@ -1,5 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { createServer, type Server, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { benchPayload, ChunkedDecoder, readNumberField, SseParser } from "./frames.js";
+import { LoadGenerator } from "./loadgen.js";
+import { commandLine, parentOf, startedAtMs } from "./proc.js";
 import { medianOfRuns } from "./results.js";
 import { median, percentileOfSorted, Samples } from "./stats.js";
 
@@ -111,5 +114,91 @@ describe("latency statistics", () => {
         { rate: 20, steps: [{ p99: 3 }], note: null },
       ]),
     ).toEqual({ rate: 20, steps: [{ p99: 3 }], note: null });
+  });
+});
+
+describe("LoadGenerator time limits", () => {
+  // Accepts connections and never answers: every client waits for a response head.
+  let server: Server;
+  let port = 0;
+  const sockets = new Set<Socket>();
+  beforeAll(async () => {
+    server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const request = { pathPrefix: "/events?topic=", topics: ["t"], timeMessages: false };
+
+  it("gives up on a client without a response head after timeoutMs, and does not wait for it", async () => {
+    const generator = new LoadGenerator();
+    const result = await generator.connect({
+      ...request,
+      port,
+      count: 2,
+      batchSize: 2,
+      pauseMs: 0,
+      timeoutMs: 50,
+    });
+    expect(result).toMatchObject({
+      opened: 0,
+      failed: 2,
+      errors: ["no response head within 0.05 s"],
+    });
+    const started = Date.now();
+    const collected = await generator.collect({ lastByTopic: { t: 5 }, timeoutMs: 5_000 });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    // Given up on by the client, not closed by the server.
+    expect(collected.closed).toBe(0);
+    generator.closeAll();
+  });
+
+  it("starts no reconnect batch after the deadline and counts the clients left as failed", async () => {
+    const generator = new LoadGenerator();
+    await generator.connect({
+      ...request,
+      port,
+      count: 4,
+      batchSize: 4,
+      pauseMs: 0,
+      timeoutMs: 20,
+    });
+    generator.drop();
+    const result = await generator.reconnect({
+      batchSize: 1,
+      pauseMs: 0,
+      catchUpTo: { t: 0 },
+      timeoutMs: 60,
+      deadlineMs: 90,
+    });
+    // The first batch or two time out; the deadline has passed before the rest start.
+    expect(result.opened).toBe(0);
+    expect(result.failed).toBe(4);
+    expect(
+      result.errors.some((error) =>
+        /not attempted: the batches before took over 0.09 s/.test(error),
+      ),
+    ).toBe(true);
+    expect(result.elapsedMs).toBeLessThan(1_000);
+    generator.closeAll();
+  });
+});
+
+describe("process readings", () => {
+  it("finds this process's parent, start time and command line", () => {
+    expect(parentOf(process.pid)).toBe(process.ppid);
+    const started = startedAtMs(process.pid);
+    expect(started).not.toBeNull();
+    // /proc counts in clock ticks; allow for them and for the boot time's whole seconds.
+    expect(Math.abs((started as number) - performance.timeOrigin)).toBeLessThan(2_000);
+    expect(commandLine(process.pid)).toContain("node");
+    expect(startedAtMs(0x7fffffff)).toBeNull();
   });
 });

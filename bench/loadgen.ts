@@ -26,6 +26,8 @@ export interface ConnectRequest {
   timeMessages: boolean;
   /** The counter a new client has already seen, so that a missing first message is a gap. */
   startAfter?: number;
+  /** A client without its response head after this long has failed (default 20 s). */
+  timeoutMs?: number;
 }
 
 export interface ConnectResult {
@@ -62,6 +64,8 @@ export interface WindowResult {
   /** After a reconnect: ms from the reconnect to the last client reaching its target; null if one never did. */
   caughtUpMs: number | null;
   caughtUp: number;
+  /** The wait ended at the timeout with some connected client still short of its last message. */
+  timedOut: boolean;
 }
 
 export interface ReconnectRequest {
@@ -69,10 +73,17 @@ export interface ReconnectRequest {
   pauseMs: number;
   /** A client has caught up once it has the counter its topic had when the reconnect began. */
   catchUpTo: Record<string, number>;
+  /** A client without its response head after this long has failed. */
+  timeoutMs: number;
+  /**
+   * No batch starts later than this after the first one: the clients left have failed (a storm
+   * that slow has long missed any catch-up target, and waiting for it only costs time).
+   */
+  deadlineMs?: number;
 }
 
 const SOURCE_ADDRESSES = 8;
-const CONNECT_TIMEOUT_MS = 20_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 
 class Client {
   socket: Socket | undefined;
@@ -120,7 +131,12 @@ export class LoadGenerator {
       added.push(client);
     }
     this.clients.push(...added);
-    return this.open(added, request.batchSize, request.pauseMs, request.lastEventId);
+    return this.open(added, {
+      batchSize: request.batchSize,
+      pauseMs: request.pauseMs,
+      lastEventId: request.lastEventId,
+      timeoutMs: request.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    });
   }
 
   /** Starts a measurement window: counters reset, every client expects the next message. */
@@ -138,7 +154,10 @@ export class LoadGenerator {
     this.lastReceiveAt = null;
   }
 
-  /** Waits until every client has its topic's last message (or the timeout), then sums up. */
+  /**
+   * Waits until every client has its topic's last message or has no connection left (it failed
+   * to connect or was closed), or the timeout; then sums up.
+   */
   async collect(request: CollectRequest): Promise<WindowResult> {
     const deadline = Date.now() + request.timeoutMs;
     const behind = () =>
@@ -148,6 +167,7 @@ export class LoadGenerator {
         return last !== undefined && client.lastN < last && client.socket !== undefined;
       });
     while (behind() && Date.now() < deadline) await sleep(20);
+    const timedOut = behind();
     let received = 0;
     let lost = 0;
     let duplicates = 0;
@@ -177,6 +197,7 @@ export class LoadGenerator {
       lastReceiveAt: this.lastReceiveAt,
       caughtUpMs: allCaughtUp ? latestCatchUp - this.reconnectAt : null,
       caughtUp,
+      timedOut,
     };
   }
 
@@ -196,7 +217,13 @@ export class LoadGenerator {
       client.catchUpTo = request.catchUpTo[client.topic] ?? Number.POSITIVE_INFINITY;
       client.caughtUpAt = client.lastN >= client.catchUpTo ? this.reconnectAt : 0;
     }
-    return this.open(this.clients, request.batchSize, request.pauseMs, undefined);
+    return this.open(this.clients, {
+      batchSize: request.batchSize,
+      pauseMs: request.pauseMs,
+      lastEventId: undefined,
+      timeoutMs: request.timeoutMs,
+      ...(request.deadlineMs === undefined ? {} : { deadlineMs: request.deadlineMs }),
+    });
   }
 
   /** Closes and forgets every client. */
@@ -208,18 +235,31 @@ export class LoadGenerator {
 
   private async open(
     clients: Client[],
-    batchSize: number,
-    pauseMs: number,
-    lastEventId: string | undefined,
+    options: {
+      batchSize: number;
+      pauseMs: number;
+      lastEventId: string | undefined;
+      timeoutMs: number;
+      deadlineMs?: number;
+    },
   ): Promise<ConnectResult> {
+    const { batchSize, pauseMs, lastEventId, timeoutMs, deadlineMs } = options;
     const started = Date.now();
     let opened = 0;
     let failed = 0;
     const errors = new Set<string>();
     for (let start = 0; start < clients.length; start += batchSize) {
       const batch = clients.slice(start, start + batchSize);
+      if (deadlineMs !== undefined && Date.now() - started >= deadlineMs) {
+        // Too late to start: these clients stay without a connection and count as failed.
+        failed += clients.length - start;
+        errors.add(
+          `${clients.length - start} not attempted: the batches before took over ${deadlineMs / 1000} s`,
+        );
+        break;
+      }
       const outcomes = await Promise.all(
-        batch.map((client) => this.openOne(client, lastEventId ?? client.lastId)),
+        batch.map((client) => this.openOne(client, lastEventId ?? client.lastId, timeoutMs)),
       );
       for (const outcome of outcomes) {
         if (outcome === null) opened++;
@@ -234,7 +274,11 @@ export class LoadGenerator {
   }
 
   /** Resolves with null once the response head says 200, or with what went wrong. */
-  private openOne(client: Client, lastEventId: string | undefined): Promise<string | null> {
+  private openOne(
+    client: Client,
+    lastEventId: string | undefined,
+    timeoutMs: number,
+  ): Promise<string | null> {
     return new Promise((resolve) => {
       const socket = connectTcp({
         host: "127.0.0.1",
@@ -252,14 +296,15 @@ export class LoadGenerator {
         clearTimeout(timer);
         resolve(outcome);
       };
-      const timer = setTimeout(() => {
-        settle("no response head within 20 s");
-        socket.destroy();
-      }, CONNECT_TIMEOUT_MS);
       const fail = (outcome: string) => {
         settle(outcome);
         if (client.socket === socket) client.socket = undefined;
       };
+      // Given up on by us, not closed by the server: the client just has no connection.
+      const timer = setTimeout(() => {
+        fail(`no response head within ${timeoutMs / 1000} s`);
+        socket.destroy();
+      }, timeoutMs);
       const resume = lastEventId === undefined ? "" : `Last-Event-ID: ${lastEventId}\r\n`;
       socket.write(
         `GET ${client.path} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nAccept: text/event-stream\r\n${resume}\r\n`,

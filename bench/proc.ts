@@ -63,3 +63,44 @@ export function sum(pids: readonly number[], read: (pid: number) => number): num
   for (const pid of pids) total += read(pid);
   return total;
 }
+
+/** The parent pid of a process, or 0 when it is gone. */
+export function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** When a process started (ms since the epoch, 10 ms resolution), or null when it is gone. */
+export function startedAtMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 22, counted from 1: start time in clock ticks after boot.
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const bootTime = /^btime\s+(\d+)/m.exec(readFileSync("/proc/stat", "utf8"));
+    if (!bootTime || Number.isNaN(ticks)) return null;
+    return Number(bootTime[1]) * 1000 + (ticks / CLOCK_TICKS) * 1000;
+  } catch {
+    return null;
+  }
+}
+
+/** The nearest ancestor of this process with this command name, if any. */
+export function ancestorNamed(name: string): number | undefined {
+  for (let pid = parentOf(process.pid); pid > 1; pid = parentOf(pid)) {
+    if (commandName(pid) === name) return pid;
+  }
+  return undefined;
+}
+
+/** The command line of a process, its arguments joined by spaces ("" when it is gone). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+  } catch {
+    return "";
+  }
+}

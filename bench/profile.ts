@@ -1,6 +1,9 @@
 /**
- * How much load each scenario applies. `full` is what `make bench` runs (sized to finish in a
- * few minutes on two cores); `quick` is a smoke check of the whole pipeline.
+ * How much load each scenario applies. `full` is what `make bench` runs, sized so that the whole
+ * `make bench` (build and nchan install included) takes about 7 minutes on two cores: windows
+ * just long enough for stable medians, short settle pauses, and time limits on the storm and the
+ * replay so that a system that is stuck or slow costs seconds, not minutes. `quick` is a smoke
+ * check of the whole pipeline.
  */
 export interface Profile {
   name: "full" | "quick";
@@ -10,6 +13,8 @@ export interface Profile {
   connectPauseMs: number;
   /** Pause after connecting before memory is read or messages are sent. */
   settleMs: number;
+  /** A new client that has no response head after this long counts as failed. */
+  connectTimeoutMs: number;
   /** How long a window waits for the last deliveries after publishing ends. */
   drainTimeoutMs: number;
   fanout: {
@@ -25,7 +30,19 @@ export interface Profile {
     latencyMessages: number;
   };
   manyTopics: { clients: number; topics: number; rate: number; messages: number };
-  storm: { clients: number; rate: number; gapMs: number; reconnectBatch: number };
+  storm: {
+    clients: number;
+    rate: number;
+    gapMs: number;
+    reconnectBatch: number;
+    /** A reconnecting client without its response head after this long has failed. */
+    reconnectTimeoutMs: number;
+    /** No reconnect batch starts later than this after the storm's first one. */
+    reconnectDeadlineMs: number;
+    /** How long the reconnected clients get to have every message, once all have reconnected. */
+    catchUpTimeoutMs: number;
+  };
+  /** `timeoutMs` caps the wait: a system that is slower is reported with what it delivered. */
   replay: { messages: number; timeoutMs: number };
 }
 
@@ -35,25 +52,35 @@ export const PROFILES: Record<Profile["name"], Profile> = {
     runs: 3,
     connectBatch: 500,
     connectPauseMs: 10,
-    settleMs: 700,
-    drainTimeoutMs: 20_000,
+    settleMs: 300,
+    connectTimeoutMs: 10_000,
+    drainTimeoutMs: 15_000,
     fanout: {
       clients: [1_000, 5_000, 10_000],
       capacityRate: 100,
-      capacityDeliveries: 300_000,
+      capacityDeliveries: 200_000,
       latencyRate: 10,
-      latencyMessages: 15,
+      latencyMessages: 10,
     },
     manyTopics: { clients: 5_000, topics: 1_000, rate: 1_000, messages: 2_000 },
-    storm: { clients: 5_000, rate: 20, gapMs: 1_000, reconnectBatch: 500 },
-    replay: { messages: 100_000, timeoutMs: 20_000 },
+    storm: {
+      clients: 5_000,
+      rate: 20,
+      gapMs: 1_000,
+      reconnectBatch: 500,
+      reconnectTimeoutMs: 5_000,
+      reconnectDeadlineMs: 10_000,
+      catchUpTimeoutMs: 5_000,
+    },
+    replay: { messages: 100_000, timeoutMs: 8_000 },
   },
   quick: {
     name: "quick",
     runs: 1,
     connectBatch: 250,
     connectPauseMs: 5,
-    settleMs: 500,
+    settleMs: 300,
+    connectTimeoutMs: 10_000,
     drainTimeoutMs: 10_000,
     fanout: {
       clients: [200, 1_000],
@@ -63,8 +90,16 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       latencyMessages: 10,
     },
     manyTopics: { clients: 1_000, topics: 100, rate: 500, messages: 500 },
-    storm: { clients: 1_000, rate: 20, gapMs: 500, reconnectBatch: 500 },
-    replay: { messages: 10_000, timeoutMs: 10_000 },
+    storm: {
+      clients: 1_000,
+      rate: 20,
+      gapMs: 500,
+      reconnectBatch: 500,
+      reconnectTimeoutMs: 5_000,
+      reconnectDeadlineMs: 10_000,
+      catchUpTimeoutMs: 5_000,
+    },
+    replay: { messages: 10_000, timeoutMs: 8_000 },
   },
 };
 

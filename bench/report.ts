@@ -3,6 +3,7 @@ import { capacityMessages, type Profile } from "./profile.js";
 import type { Results, SystemRun } from "./results.js";
 import type { FanoutStep } from "./scenarios.js";
 import { median } from "./stats.js";
+import { NCHAN_MAX_PUBLISH_RATE } from "./systems/nchan.js";
 import { SYSTEM_LABELS, SYSTEM_NAMES, type SystemName } from "./systems/system.js";
 
 export function renderReport(results: Results, profile: Profile): string {
@@ -15,7 +16,11 @@ export function renderReport(results: Results, profile: Profile): string {
   );
   lines.push("");
   lines.push(
-    `${env.date.slice(0, 10)}, profile \`${env.profile}\`, every figure the median of ${env.runs} run(s). ${env.cpus} × ${env.cpuModel}, ${env.memoryGiB} GiB, Node ${env.node}, Caddy ${env.caddy}, ${env.natsServer}, ${env.nchan}. Open files limit: soft ${env.fileLimit.soft}, hard ${env.fileLimit.hard}. The whole bench took ${env.durationSeconds} s. Everything (servers, NATS, the load generator) shares the same cores over loopback, so absolute numbers are small; the ratios, measured in the same run, are the point.`,
+    `${env.date.slice(0, 10)}, profile \`${env.profile}\`, every figure the median of ${env.runs} run(s). ${env.cpus} × ${env.cpuModel}, ${env.memoryGiB} GiB, Node ${env.node}, Caddy ${env.caddy}, ${env.natsServer}, ${env.nchan}. Everything (servers, NATS, the load generator) shares the same cores over loopback, so absolute numbers are small; the ratios, measured in the same run, are the point.`,
+  );
+  lines.push("");
+  lines.push(
+    `${wallTime(env)} Open files (\`ulimit -n\`, inherited by every process): soft ${env.fileLimit.soft}, hard ${env.fileLimit.hard}.`,
   );
   lines.push("");
   lines.push(
@@ -89,7 +94,7 @@ export function renderReport(results: Results, profile: Profile): string {
   lines.push(`## Reconnect storm: ${fmt(profile.storm.clients)} clients`);
   lines.push("");
   lines.push(
-    `Messages at ${profile.storm.rate} msg/s; every client drops at once, ${profile.storm.gapMs} ms later all reconnect with \`Last-Event-ID\`, in back-to-back batches of ${profile.storm.reconnectBatch} (a batch starts as soon as the previous one has its response heads). Caught up: has every message up to the last one published before the reconnect. Consumers: most JetStream consumers on the stream during the storm (polled every 50 ms). The minimal server keeps no messages and is left out.`,
+    `Messages at ${profile.storm.rate} msg/s; every client drops at once, ${profile.storm.gapMs} ms later all reconnect with \`Last-Event-ID\`, in back-to-back batches of ${profile.storm.reconnectBatch} (a batch starts as soon as the previous one has its response heads). A reconnect without its response head within ${profile.storm.reconnectTimeoutMs / 1000} s has failed, and no batch starts more than ${profile.storm.reconnectDeadlineMs / 1000} s after the first (its clients count as failed too); the clients then get ${profile.storm.catchUpTimeoutMs / 1000} s at most to have every message. Caught up: has every message up to the last one published before the reconnect. Consumers: most JetStream consumers on the stream during the storm (polled every 50 ms). The minimal server keeps no messages and is left out.`,
   );
   lines.push("");
   lines.push(
@@ -108,19 +113,30 @@ export function renderReport(results: Results, profile: Profile): string {
   lines.push(`## Replay: one client reads ${fmt(profile.replay.messages)} retained messages`);
   lines.push("");
   lines.push(
-    "NUTS: `Last-Event-ID: 0` (older than anything retained, so a replay consumer reads the whole topic); nchan: a location with `nchan_subscriber_first_message oldest` and a message buffer that holds them all.",
+    `NUTS: \`Last-Event-ID: 0\` (older than anything retained, so a replay consumer reads the whole topic); nchan: a location with \`nchan_subscriber_first_message oldest\` and a message buffer that holds them all, filled at ${fmt(NCHAN_MAX_PUBLISH_RATE)} msg/s (nchan's ids are \`<seconds>:<16-bit tag>\`: over 32,767 messages in one second wrap the tag and scramble the order). The wait is capped at ${profile.replay.timeoutMs / 1000} s: a system not done by then is reported with what it delivered, and its messages/s is over that. Missing: messages not received by the end (gaps, or not delivered before the cap).`,
   );
   lines.push("");
-  lines.push("| system | received | lost | messages/s |");
-  lines.push("| --- | ---: | ---: | ---: |");
+  lines.push("| system | received | missing | seconds | messages/s |");
+  lines.push("| --- | ---: | ---: | ---: | ---: |");
+  const cappedSystems: SystemName[] = [];
   for (const [name, system] of systemsInOrder(results)) {
     const replay = system.replay;
     if (!replay) continue;
+    // A median over runs: capped in most of them.
+    const capped = (replay.capped ?? 0) >= 0.5;
+    if (capped) cappedSystems.push(name);
+    const partial = replay.received < replay.messages;
     lines.push(
-      `| ${SYSTEM_LABELS[name]} | ${fmt(replay.received)} | ${fmt(replay.lost)} | ${fmt(replay.messagesPerSec)} |`,
+      `| ${SYSTEM_LABELS[name]} | ${fmt(replay.received)}${partial ? ` of ${fmt(replay.messages)}` : ""} | ${fmt(replay.lost)} | ${replay.seconds === undefined ? "–" : replay.seconds.toFixed(2)}${capped ? " (cap)" : ""} | ${fmt(replay.messagesPerSec)} |`,
     );
   }
   lines.push("");
+  if (cappedSystems.length > 0) {
+    lines.push(
+      `Stopped at the ${profile.replay.timeoutMs / 1000} s cap: ${cappedSystems.map((name) => SYSTEM_LABELS[name]).join(", ")}.${cappedSystems.includes("nchan") ? NCHAN_REPLAY_NOTE : ""}`,
+    );
+    lines.push("");
+  }
 
   const failures = results.runs.filter((run) => run.error !== undefined);
   if (failures.length > 0) {
@@ -292,6 +308,16 @@ export function systemsInOrder(
 }
 
 export type { FanoutStep };
+
+const NCHAN_REPLAY_NOTE =
+  " For nchan that is expected at this size: its memory store looks up each next message by walking the channel's buffer back from the newest one (`chanhead_find_next_message` in nchan's `src/store/memory/memstore.c`), so reading a whole buffer from the oldest message takes time that grows with the square of its length, and the first messages of a long buffer are the slowest.";
+
+function wallTime(env: Results["environment"]): string {
+  if (env.durationFrom?.startsWith("make")) {
+    return `Wall time: ${fmt(env.durationSeconds)} s for the whole \`${env.durationFrom}\`, from its start (dependency check, build, nginx/nchan check or install, every run, the report), ${fmt(env.benchSeconds)} s of it in \`bench/run.ts\`.`;
+  }
+  return `Wall time: ${fmt(env.durationSeconds)} s for \`bench/run.ts\` (nginx/nchan check or install, every run, the report; not run by make, so no build counted).`;
+}
 
 function yes(met: boolean): string {
   return met ? "yes" : "**no**";

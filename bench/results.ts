@@ -25,8 +25,14 @@ export interface Environment {
   caddy: string;
   natsServer: string;
   nchan: string;
+  /** `ulimit -n` (soft and hard) the bench and every system it started ran with. */
   fileLimit: { soft: number; hard: number };
+  /** Wall time from `durationFrom` starting to the results being written. */
   durationSeconds: number;
+  /** `make` when run by `make bench` (the build and the nchan install count), else `bench/run.ts`. */
+  durationFrom?: string;
+  /** The part spent in bench/run.ts (nchan install, NATS setup, every run). */
+  benchSeconds?: number;
 }
 
 export interface Results {

@@ -67,7 +67,11 @@ export interface ReplayMetrics {
   messages: number;
   received: number;
   lost: number;
+  /** From the request to the last message received (at most the replay cap). */
+  seconds: number;
   messagesPerSec: number;
+  /** 1 when the wait ended at the replay cap with messages still to come, else 0. */
+  capped: number;
 }
 
 /** Scenarios 1 and 2: idle memory per connection and fan-out to N clients on one topic. */
@@ -79,6 +83,7 @@ export async function fanout(context: ScenarioContext): Promise<FanoutStep[]> {
   const steps: FanoutStep[] = [];
   let failed = 0;
   for (const clients of profile.fanout.clients) {
+    const stepStarted = Date.now();
     const connected = await loadgen.connect({
       port: system.port,
       pathPrefix: system.subscribePath,
@@ -86,6 +91,7 @@ export async function fanout(context: ScenarioContext): Promise<FanoutStep[]> {
       count: clients - (steps.at(-1)?.clients ?? 0),
       batchSize: profile.connectBatch,
       pauseMs: profile.connectPauseMs,
+      timeoutMs: profile.connectTimeoutMs,
       timeMessages: true,
     });
     failed += connected.failed;
@@ -112,7 +118,7 @@ export async function fanout(context: ScenarioContext): Promise<FanoutStep[]> {
       lastByTopic,
     });
     context.log(
-      `  fan-out ${clients}: ${Math.round(capacity.deliveriesPerSec)} deliveries/s, lost ${capacity.lost + latency.lost}, p99 ${latency.p99Ms?.toFixed(1)} ms at ${profile.fanout.latencyRate} msg/s`,
+      `  fan-out ${clients}: ${Math.round(capacity.deliveriesPerSec)} deliveries/s, lost ${capacity.lost + latency.lost}, p99 ${latency.p99Ms?.toFixed(1)} ms at ${profile.fanout.latencyRate} msg/s (${took(stepStarted)})`,
     );
     steps.push({
       clients,
@@ -131,6 +137,7 @@ export async function fanout(context: ScenarioContext): Promise<FanoutStep[]> {
 export async function manyTopics(context: ScenarioContext): Promise<WindowMetrics> {
   const { system, loadgen, profile } = context;
   const { clients, topics: topicCount, messages, rate } = profile.manyTopics;
+  const started = Date.now();
   const topics = Array.from({ length: topicCount }, (_, i) => `${context.tag}-t${i}`);
   const lastByTopic = Object.fromEntries(topics.map((topic) => [topic, 0]));
   const connected = await loadgen.connect({
@@ -140,6 +147,7 @@ export async function manyTopics(context: ScenarioContext): Promise<WindowMetric
     count: clients,
     batchSize: profile.connectBatch,
     pauseMs: profile.connectPauseMs,
+    timeoutMs: profile.connectTimeoutMs,
     timeMessages: true,
   });
   reportConnect(context, clients, connected);
@@ -152,7 +160,7 @@ export async function manyTopics(context: ScenarioContext): Promise<WindowMetric
     lastByTopic,
   });
   context.log(
-    `  many topics: ${Math.round(metrics.deliveriesPerSec)} deliveries/s, lost ${metrics.lost}, p99 ${metrics.p99Ms?.toFixed(1)} ms`,
+    `  many topics: ${Math.round(metrics.deliveriesPerSec)} deliveries/s, lost ${metrics.lost}, p99 ${metrics.p99Ms?.toFixed(1)} ms (${took(started)})`,
   );
   await closeClients(loadgen);
   return metrics;
@@ -161,11 +169,15 @@ export async function manyTopics(context: ScenarioContext): Promise<WindowMetric
 /**
  * Scenario 4: every client drops at once while messages keep coming, and all reconnect at once
  * with `Last-Event-ID`. Caught up = has the message that was last when the reconnect began.
+ * Time-boxed: a reconnect without its response head within `reconnectTimeoutMs` has failed, no
+ * batch starts after `reconnectDeadlineMs`, and the wait for the messages ends as soon as every
+ * client has them all or has no connection (or after `catchUpTimeoutMs`).
  */
 export async function reconnectStorm(context: ScenarioContext): Promise<StormMetrics | null> {
   const { system, loadgen, profile } = context;
   if (!system.resumes) return null;
   const { clients, rate, gapMs } = profile.storm;
+  const started = Date.now();
   const topic = `${context.tag}-storm`;
   const lastByTopic: Record<string, number> = { [topic]: 0 };
   const connected = await loadgen.connect({
@@ -175,6 +187,7 @@ export async function reconnectStorm(context: ScenarioContext): Promise<StormMet
     count: clients,
     batchSize: profile.connectBatch,
     pauseMs: profile.connectPauseMs,
+    timeoutMs: profile.connectTimeoutMs,
     timeMessages: false,
   });
   reportConnect(context, clients, connected);
@@ -208,11 +221,16 @@ export async function reconnectStorm(context: ScenarioContext): Promise<StormMet
     batchSize: profile.storm.reconnectBatch,
     pauseMs: 0,
     catchUpTo: { ...lastByTopic },
+    timeoutMs: profile.storm.reconnectTimeoutMs,
+    deadlineMs: profile.storm.reconnectDeadlineMs,
   });
   await sleep(1_000);
   publishing.abort();
   await published;
-  const result = await loadgen.collect({ lastByTopic: { ...lastByTopic }, timeoutMs: 20_000 });
+  const result = await loadgen.collect({
+    lastByTopic: { ...lastByTopic },
+    timeoutMs: profile.storm.catchUpTimeoutMs,
+  });
   polling.abort();
   await poller;
   await closeClients(loadgen);
@@ -226,12 +244,15 @@ export async function reconnectStorm(context: ScenarioContext): Promise<StormMet
     maxConsumers,
   };
   context.log(
-    `  storm: ${result.caughtUp}/${clients} caught up in ${result.caughtUpMs ?? "-"} ms (reconnect failures ${reconnected.failed}${reconnected.errors.length > 0 ? `: ${reconnected.errors.join("; ")}` : ""}), lost ${result.lost}, dup ${result.duplicates}, max consumers ${maxConsumers ?? "-"}`,
+    `  storm: ${result.caughtUp}/${clients} caught up in ${result.caughtUpMs === null ? "-" : Math.round(result.caughtUpMs)} ms (reconnect failures ${reconnected.failed}${reconnected.errors.length > 0 ? `: ${reconnected.errors.join("; ")}` : ""}; reconnecting took ${reconnected.elapsedMs} ms), lost ${result.lost}, dup ${result.duplicates}, max consumers ${maxConsumers ?? "-"} (${took(started)})`,
   );
   return metrics;
 }
 
-/** Scenario 5: one client reads every retained message of a topic. */
+/**
+ * Scenario 5: one client reads every retained message of a topic, or as many as it gets within
+ * `profile.replay.timeoutMs` (the rate is then over what arrived).
+ */
 export async function replay(context: ScenarioContext): Promise<ReplayMetrics | null> {
   const { system, loadgen, profile } = context;
   if (!system.replay) return null;
@@ -245,6 +266,7 @@ export async function replay(context: ScenarioContext): Promise<ReplayMetrics | 
     count: 1,
     batchSize: 1,
     pauseMs: 0,
+    timeoutMs: profile.connectTimeoutMs,
     timeMessages: false,
     startAfter: 0,
     ...(system.replay.lastEventId === undefined ? {} : { lastEventId: system.replay.lastEventId }),
@@ -260,10 +282,15 @@ export async function replay(context: ScenarioContext): Promise<ReplayMetrics | 
     messages,
     received: result.received,
     lost: result.lost,
+    seconds,
     messagesPerSec: seconds > 0 ? result.received / seconds : 0,
+    capped: result.timedOut ? 1 : 0,
   };
+  const capped = result.timedOut
+    ? ` (stopped at the ${profile.replay.timeoutMs / 1000} s cap)`
+    : "";
   context.log(
-    `  replay: ${result.received}/${messages} in ${seconds.toFixed(2)} s = ${Math.round(metrics.messagesPerSec)} msg/s`,
+    `  replay: ${result.received}/${messages} in ${seconds.toFixed(2)} s = ${Math.round(metrics.messagesPerSec)} msg/s${capped}`,
   );
   return metrics;
 }
@@ -328,7 +355,11 @@ function cpuByRole(roles: Record<string, number[]>): Record<string, number> {
 async function closeClients(loadgen: RemoteLoadGenerator): Promise<void> {
   await loadgen.close();
   // Let the servers notice the closed sockets before the next scenario measures anything.
-  await sleep(500);
+  await sleep(200);
+}
+
+function took(startedAt: number): string {
+  return `${((Date.now() - startedAt) / 1000).toFixed(1)} s`;
 }
 
 function reportConnect(context: ScenarioContext, clients: number, result: ConnectResult): void {

@@ -13,6 +13,14 @@ import { freePort, type RunningSystem, spawnLogged, stopChild, waitForStream } f
 
 export const NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so";
 
+/**
+ * Messages per second nchan is published to when order matters. Its message ids are
+ * `<seconds>:<tag>` with a 16-bit signed tag counting the messages of a second (memstore.c), so
+ * more than 32,767 messages in one second wrap the tag and the channel's order with it: a
+ * subscriber starting at the oldest then skips or loses most of the buffer.
+ */
+export const NCHAN_MAX_PUBLISH_RATE = 25_000;
+
 export interface NchanSetup {
   /** Messages each channel keeps: enough for the replay scenario. */
   bufferLength: number;
@@ -79,6 +87,10 @@ http {
   client_body_buffer_size 64k;
   keepalive_requests 10000000;
   nchan_shared_memory_size 512m;
+  # Every channel keeps the last ${setup.bufferLength} messages for an hour, whichever location
+  # (publisher or subscriber) creates it.
+  nchan_message_buffer_length ${setup.bufferLength};
+  nchan_message_timeout 1h;
 
   server {
     listen 127.0.0.1:${port} backlog=4096;
@@ -86,8 +98,6 @@ http {
     location = /pub {
       nchan_publisher;
       nchan_channel_id $arg_topic;
-      nchan_message_buffer_length ${setup.bufferLength};
-      nchan_message_timeout 1h;
     }
 
     location = /events {
@@ -96,6 +106,8 @@ http {
       nchan_subscriber_first_message newest;
     }
 
+    # The replay client: starts at the oldest buffered message (no Last-Event-ID needed; nchan's
+    # ids are "<time>:<tag>", not sequence numbers).
     location = /replay {
       nchan_subscriber eventsource;
       nchan_channel_id $arg_topic;
