@@ -44,6 +44,8 @@ export class Subscriber {
     this.filter = new TopicFilter(options.topics);
     this.position = options.position;
     response.on("close", () => this.close({ type: "client_left" }));
+    // A socket error (EPIPE, ECONNRESET) ends this client only, never the process.
+    response.on("error", () => this.close({ type: "client_left" }));
     response.on("drain", () => this.drained());
   }
 
