@@ -4,10 +4,11 @@
  * Caddy, and supervises both until Ctrl-C (see supervisor.ts).
  *
  * Caddy's admin endpoint goes to a unix socket in the runtime dir (caddy-config.ts), so several
- * `nuts run` (parallel tests, two projects) never fight over localhost:2019.
+ * `nuts run` (parallel tests, two projects) never fight over localhost:2019, and SIGHUP reloads
+ * through it: the config file is adapted again and what changed is applied (see Reloader).
  */
 import { existsSync } from "node:fs";
-import { rm, stat } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
@@ -20,14 +21,14 @@ import {
   siteAddresses,
   withPrivateAdmin,
 } from "./caddy-config.js";
-import { action, UserError } from "./errors.js";
+import { action, isUserFacing, UserError } from "./errors.js";
 import {
   defaultRuntimeDirPath,
   prepareRuntimeDir,
   type RuntimeDir,
   writePrivateFile,
 } from "./runtime-dir.js";
-import { Supervisor } from "./supervisor.js";
+import { type SidecarCommand, type SidecarSwap, Supervisor } from "./supervisor.js";
 
 interface RunFlags {
   config: string;
@@ -65,61 +66,96 @@ async function runNuts(flags: RunFlags): Promise<void> {
   );
   const listen = flags.listen ?? `unix:${runtime.sidecarSocket}`;
   checkListen(listen);
+  // The second socket a reload starts a new sidecar on, beside the running one.
+  const otherSocket = join(runtime.path, "nuts.1.sock");
+  const otherListen = (current: string): string | undefined => {
+    if (flags.listen !== undefined) return undefined;
+    return current === `unix:${otherSocket}`
+      ? `unix:${runtime.sidecarSocket}`
+      : `unix:${otherSocket}`;
+  };
 
   // Loaded here, not at the top: the other commands should not pay for the Caddyfile parser.
   const { adaptFile, requireRoutes } = await import("../caddy/index.js");
-  const adapted = requireRoutes(
-    await adaptFile(configFile, { listen, env: process.env }),
-    configFile,
-  );
-  const sidecarAddress = checkListen(adapted.listen);
+  /** Reads and adapts the config file as it is now; throws for a config that does not adapt. */
+  const generate = async (listen: string): Promise<Generation> => {
+    const adapted = requireRoutes(
+      await adaptFile(configFile, { listen, env: process.env }),
+      configFile,
+    );
+    const sidecarAddress = checkListen(adapted.listen);
+    const caddyJson = withPrivateAdmin(
+      await caddyJsonOf(adapted.caddy, {
+        caddyBinary,
+        runtimeDir: runtime.path,
+        env: process.env,
+        sourceFile: flags.config,
+      }),
+      runtime.caddyAdminSocket,
+    );
+    return {
+      adapted,
+      sidecarAddress,
+      sidecarText: `${JSON.stringify(adapted.sidecar, null, 2)}\n`,
+      caddyJson,
+      caddyText: `${JSON.stringify(caddyJson, null, 2)}\n`,
+    };
+  };
+  const files: GeneratedFiles = {
+    sidecar: join(runtime.path, "sidecar.json"),
+    caddy: join(runtime.path, "caddy.json"),
+    caddyNext: join(runtime.path, "caddy.next.json"),
+  };
+  const first = await generate(listen);
+  await writePrivateFile(files.sidecar, first.sidecarText);
+  await writePrivateFile(files.caddy, first.caddyText);
 
-  const sidecarConfig = join(runtime.path, "sidecar.json");
-  await writePrivateFile(sidecarConfig, `${JSON.stringify(adapted.sidecar, null, 2)}\n`);
-  const caddyJson = withPrivateAdmin(
-    await caddyJsonOf(adapted.caddy, {
-      caddyBinary,
-      runtimeDir: runtime.path,
-      env: process.env,
-      sourceFile: flags.config,
-    }),
-    runtime.caddyAdminSocket,
-  );
-  const caddyConfig = join(runtime.path, "caddy.json");
-  await writePrivateFile(caddyConfig, `${JSON.stringify(caddyJson, null, 2)}\n`);
-
+  const sidecarCommand = (generation: Generation): SidecarCommand => ({
+    command: process.execPath,
+    args: [
+      join(projectRoot, "bin", "nuts.js"),
+      "sidecar",
+      "--config",
+      files.sidecar,
+      "--listen",
+      generation.adapted.listen,
+    ],
+    env: process.env,
+    address: generation.sidecarAddress,
+  });
+  const report = (line: string) => process.stderr.write(`nuts: ${line}\n`);
   const supervisor = new Supervisor({
-    sidecar: {
-      command: process.execPath,
-      args: [
-        join(projectRoot, "bin", "nuts.js"),
-        "sidecar",
-        "--config",
-        sidecarConfig,
-        "--listen",
-        adapted.listen,
-      ],
-      env: process.env,
-      address: sidecarAddress,
-    },
+    sidecar: sidecarCommand(first),
     caddy: {
       command: caddyBinary,
-      args: ["run", "--config", caddyConfig],
+      args: ["run", "--config", files.caddy],
       env: process.env,
     },
-    report: (line) => process.stderr.write(`nuts: ${line}\n`),
+    report,
   });
 
-  const onSignal = (signal: NodeJS.Signals) => {
+  const reloader = new Reloader({
+    generate,
+    current: first,
+    listen,
+    otherListen,
+    files,
+    supervisor,
+    sidecarCommand,
+    configName: flags.config,
+    report,
+  });
+  const onStopSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`nuts: ${signal}: stopping Caddy and the sidecar\n`);
     supervisor.stop();
   };
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, onStopSignal);
+  process.on("SIGHUP", () => reloader.request());
   // The children have process groups of their own: nothing else would stop them if we crashed.
   process.on("exit", () => supervisor.killAll());
 
   if ((await supervisor.start()) === "running") {
-    process.stdout.write(summary(adapted, caddyJson, runtime, caddyBinary));
+    process.stdout.write(summary(first.adapted, first.caddyJson, runtime, caddyBinary));
   }
   const exitCode = await supervisor.done;
   if (flags.runtimeDir === undefined) {
@@ -127,12 +163,203 @@ async function runNuts(flags: RunFlags): Promise<void> {
     await rm(runtime.path, { recursive: true, force: true });
   } else {
     await Promise.all(
-      [runtime.sidecarSocket, runtime.caddyAdminSocket].map((socket) =>
-        rm(socket, { force: true }),
+      [runtime.sidecarSocket, otherSocket, runtime.caddyAdminSocket, files.caddyNext].map((file) =>
+        rm(file, { force: true }),
       ),
     );
   }
   process.exit(exitCode);
+}
+
+/** What one reading of the config file produced: the files to write and what they say. */
+interface Generation {
+  adapted: Adapted;
+  sidecarAddress: ListenAddress;
+  /** sidecar.json as written. */
+  sidecarText: string;
+  caddyJson: CaddyJson;
+  /** caddy.json as written. */
+  caddyText: string;
+}
+
+interface GeneratedFiles {
+  sidecar: string;
+  caddy: string;
+  /** A new Caddy config waits here until Caddy has accepted it. */
+  caddyNext: string;
+}
+
+interface ReloaderOptions {
+  /** Adapts the config file as it is now, with `listen` for the sidecar unless the file says. */
+  generate: (listen: string) => Promise<Generation>;
+  /** The generation running now. */
+  current: Generation;
+  /** The sidecar address `nuts run` chose (or --listen), as passed to `generate`. */
+  listen: string;
+  /**
+   * Another address for a sidecar started beside the running one, or undefined when the
+   * address is the user's (--listen) and a new sidecar must take the old one's place.
+   */
+  otherListen: (listen: string) => string | undefined;
+  files: GeneratedFiles;
+  supervisor: Supervisor;
+  sidecarCommand: (generation: Generation) => SidecarCommand;
+  /** The config file as the user named it. */
+  configName: string;
+  report: (line: string) => void;
+}
+
+/**
+ * SIGHUP: adapts the config file again and applies what changed, the way `nginx -s reload` and
+ * `caddy reload` do. A config that does not adapt (or that Caddy would refuse) changes nothing:
+ * the error is printed and the previous config keeps running. One reload at a time; signals
+ * that arrive meanwhile make one more.
+ *
+ * Caddy is never reloaded while requests wait in its proxy for a sidecar to listen: a reload
+ * cancels their retries and they get a 502, which an EventSource never retries. So a sidecar
+ * whose config changed is started beside the old one on the other of two sockets, Caddy is
+ * pointed at it, and only then is the old one stopped; its streams end cleanly and browsers
+ * come back with their last id to the new one, losing nothing. When the user fixed the address
+ * (--listen, sidecar_listen), Caddy goes first and the sidecar is replaced in place while
+ * Caddy holds the reconnects.
+ */
+class Reloader {
+  private current: Generation;
+  private listen: string;
+  private busy = false;
+  private again = false;
+
+  constructor(private readonly options: ReloaderOptions) {
+    this.current = options.current;
+    this.listen = options.listen;
+  }
+
+  request(): void {
+    if (!this.options.supervisor.running) {
+      this.options.report("SIGHUP: not running yet (or stopping); nothing reloaded");
+      return;
+    }
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = true;
+    void (async () => {
+      do {
+        this.again = false;
+        try {
+          this.options.report(`reloaded ${this.options.configName}: ${await this.reload()}`);
+        } catch (error) {
+          const reason = isUserFacing(error) ? error.message : String(error);
+          this.options.report(`reload failed, still running the previous config: ${reason}`);
+        }
+      } while (this.again && this.options.supervisor.running);
+      this.busy = false;
+    })();
+  }
+
+  /** Applies the config file as it is now; returns what was done, throws if nothing was. */
+  private async reload(): Promise<string> {
+    const previous = this.current;
+    let next = await this.options.generate(this.listen);
+    const sidecarChanged = next.sidecarText !== previous.sidecarText;
+    if (!sidecarChanged && next.caddyText === previous.caddyText) return "nothing changed";
+
+    let listen = this.listen;
+    const other = this.options.otherListen(this.listen);
+    if (sidecarChanged && next.adapted.listen === this.listen && other !== undefined) {
+      listen = other;
+      next = await this.options.generate(listen);
+    }
+    const caddyChanged = next.caddyText !== previous.caddyText;
+    if (caddyChanged) await this.checkCaddy(previous, next);
+    if (!sidecarChanged && next.adapted.listen === previous.adapted.listen) {
+      await this.applyCaddy(previous);
+      this.current = next;
+      return "applied the new Caddy config; the sidecar config is unchanged, so it kept running";
+    }
+    if (next.adapted.listen !== previous.adapted.listen) {
+      await this.startBeside(previous, next, caddyChanged);
+    } else {
+      await this.replaceInPlace(previous, next, caddyChanged);
+    }
+    this.current = next;
+    this.listen = listen;
+    return caddyChanged
+      ? "restarted the sidecar and applied the new Caddy config"
+      : "restarted the sidecar; the Caddy config is unchanged";
+  }
+
+  /** Writes the new Caddy config beside the running one and has `caddy validate` check it. */
+  private async checkCaddy(previous: Generation, next: Generation): Promise<void> {
+    const { files, supervisor } = this.options;
+    if (adminAddressOf(previous) === undefined) {
+      throw new UserError(
+        "Caddy's admin endpoint is off, so its config cannot be reloaded; restart nuts run instead",
+      );
+    }
+    await writePrivateFile(files.caddyNext, next.caddyText);
+    await supervisor.validateCaddy(files.caddyNext).catch(async (error: unknown) => {
+      await rm(files.caddyNext, { force: true });
+      throw error;
+    });
+  }
+
+  /** Caddy loads the checked config; it keeps the running one if that fails. */
+  private async applyCaddy(previous: Generation): Promise<void> {
+    const { files, supervisor } = this.options;
+    // Caddy is told through the endpoint it listens on now, wherever the new config moves it.
+    const admin = adminAddressOf(previous) as string;
+    try {
+      await supervisor.reloadCaddy(files.caddyNext, admin);
+    } catch (error) {
+      await rm(files.caddyNext, { force: true });
+      throw error;
+    }
+    await rename(files.caddyNext, files.caddy);
+  }
+
+  private async startBeside(previous: Generation, next: Generation, caddyChanged: boolean) {
+    const { files, supervisor, sidecarCommand } = this.options;
+    await writePrivateFile(files.sidecar, next.sidecarText);
+    let swap: SidecarSwap | undefined;
+    try {
+      swap = await supervisor.startSidecarBeside(sidecarCommand(next));
+      if (caddyChanged) await this.applyCaddy(previous);
+    } catch (error) {
+      await swap?.rollback();
+      await writePrivateFile(files.sidecar, previous.sidecarText);
+      await rm(files.caddyNext, { force: true });
+      throw error;
+    }
+    await swap.commit();
+  }
+
+  private async replaceInPlace(previous: Generation, next: Generation, caddyChanged: boolean) {
+    const { files, supervisor, sidecarCommand } = this.options;
+    if (caddyChanged) await this.applyCaddy(previous);
+    await writePrivateFile(files.sidecar, next.sidecarText);
+    try {
+      await supervisor.replaceSidecar(sidecarCommand(next));
+    } catch (error) {
+      if (!supervisor.running) throw error;
+      await writePrivateFile(files.sidecar, previous.sidecarText);
+      await supervisor.replaceSidecar(sidecarCommand(previous));
+      const applied = caddyChanged ? "; Caddy runs its new config" : "";
+      throw new UserError(
+        `${(error as Error).message}; the sidecar runs its previous config${applied}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+}
+
+/** Where the running Caddy takes admin requests (`unix//path.sock`), if anywhere. */
+function adminAddressOf(generation: Generation): string | undefined {
+  const admin = generation.caddyJson.admin;
+  return admin?.disabled ? undefined : admin?.listen;
 }
 
 /** The sidecar address must be one the supervisor can wait for: a socket or a fixed port. */

@@ -1,13 +1,14 @@
 /**
  * Runs the sidecar and Caddy side by side for `nuts run`: the sidecar first (Caddy proxies to
- * it), then Caddy; restarts a sidecar that dies, and stops both on request.
+ * it), then Caddy; restarts a sidecar that dies, swaps in new configs on reload, and stops both
+ * on request.
  *
  * Both children get their own process group, so a Ctrl-C in the terminal reaches only us and
  * each child is asked to stop exactly once (a second SIGINT makes the sidecar and Caddy quit
  * without draining). Stopping signals both at once: Caddy waits for open responses to finish,
  * and SSE responses only finish when the sidecar ends them.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { caddyErrorLine } from "./caddy-config.js";
@@ -20,8 +21,16 @@ export interface ChildCommand {
   env: NodeJS.ProcessEnv;
 }
 
+export type SidecarCommand = ChildCommand & { address: ProbeAddress };
+
+/** A sidecar started beside the running one: keep it (and stop the old one) or drop it. */
+export interface SidecarSwap {
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
 export interface SupervisorOptions {
-  sidecar: ChildCommand & { address: ProbeAddress };
+  sidecar: SidecarCommand;
   caddy: ChildCommand;
   /** One status line for the person running `nuts run` (stderr). */
   report: (line: string) => void;
@@ -72,6 +81,10 @@ interface Child {
 export class Supervisor {
   private state: State = { type: "starting" };
   private sidecar: Child | undefined;
+  /** How the sidecar is started; a reload may change it. */
+  private sidecarCommand: SidecarCommand;
+  /** A sidecar being replaced on reload: still stopping, no longer restarted when it exits. */
+  private retiring: Child | undefined;
   private caddy: Child | undefined;
   private caddyStderr: string[] = [];
   private restarts = 0;
@@ -88,6 +101,12 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.restartDelayMs = this.timing.restartMinMs;
+    this.sidecarCommand = options.sidecar;
+  }
+
+  /** True between a successful start() and stop() (or a failure that stops both). */
+  get running(): boolean {
+    return this.state.type === "running";
   }
 
   /**
@@ -150,8 +169,128 @@ export class Supervisor {
     for (const child of this.children()) child.process.kill("SIGKILL");
   }
 
+  /**
+   * Replaces the sidecar with one started from `command` on the same address: the current one
+   * gets SIGTERM, which ends its streams cleanly so that browsers come back with their last id
+   * (Caddy holds them until a sidecar listens again), and is waited for; then the new one is
+   * started and waited for. Throws a UserError if it does not listen.
+   */
+  async replaceSidecar(command: SidecarCommand): Promise<void> {
+    if (this.state.type !== "running") throw new UserError("nuts run is not running");
+    this.sidecarCommand = command;
+    clearTimeout(this.restartTimer);
+    const old = this.sidecar;
+    this.sidecar = undefined;
+    if (old) {
+      this.retiring = old;
+      await this.stopChild(old);
+      this.retiring = undefined;
+    }
+    if (this.state.type !== "running") throw new UserError("stopped while reloading");
+    // A sidecar that stays up from here on starts the crash backoff over.
+    this.restartDelayMs = this.timing.restartMinMs;
+    const child = this.spawnSidecar();
+    this.sidecar = child;
+    await this.waitForSidecar(child);
+  }
+
+  /**
+   * Starts a sidecar from `command` beside the running one, on another address, and waits until
+   * it listens. Nobody is cut meanwhile: once Caddy proxies to the new one, `commit()` stops the
+   * old one (its streams end cleanly, browsers come back with their last id and find the new
+   * one listening); `rollback()` stops the new one instead. If it does not listen, it is
+   * rolled back and a UserError says why.
+   */
+  async startSidecarBeside(command: SidecarCommand): Promise<SidecarSwap> {
+    if (this.state.type !== "running") throw new UserError("nuts run is not running");
+    const previous = { child: this.sidecar, command: this.sidecarCommand };
+    clearTimeout(this.restartTimer);
+    this.sidecarCommand = command;
+    const child = this.spawnSidecar();
+    this.sidecar = child;
+    this.retiring = previous.child;
+    const rollback = async (): Promise<void> => {
+      this.sidecar = previous.child;
+      this.sidecarCommand = previous.command;
+      this.retiring = child;
+      clearTimeout(this.restartTimer);
+      await this.stopChild(child);
+      this.retiring = undefined;
+      // The old one may have died while it was not the one to restart.
+      if (previous.child && !previous.child.isRunning()) this.onSidecarExit(previous.child, 0);
+    };
+    try {
+      await this.waitForSidecar(child);
+    } catch (error) {
+      await rollback();
+      throw error;
+    }
+    this.restartDelayMs = this.timing.restartMinMs;
+    return {
+      commit: async () => {
+        if (previous.child) await this.stopChild(previous.child);
+        if (this.retiring === previous.child) this.retiring = undefined;
+      },
+      rollback,
+    };
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period; resolves once the child has exited. */
+  private async stopChild(child: Child): Promise<void> {
+    if (!child.isRunning()) return;
+    child.process.kill("SIGTERM");
+    const killTimer = setTimeout(() => {
+      this.report(`pid ${child.process.pid} did not stop in time; killing it`);
+      child.process.kill("SIGKILL");
+    }, this.timing.stopGraceMs);
+    await child.exited;
+    clearTimeout(killTimer);
+  }
+
+  /** `caddy validate`: whether Caddy would load the config file, without touching the running one. */
+  async validateCaddy(configFile: string): Promise<void> {
+    const { error, stderr } = await this.runCaddy(["validate", "--config", configFile]);
+    if (error) {
+      throw new UserError(
+        `caddy rejected the new config: ${caddyErrorLine(stderr) ?? error.message}`,
+      );
+    }
+  }
+
+  /**
+   * `caddy reload` through the admin endpoint at `adminAddress` (`unix//path.sock`): Caddy
+   * switches to the new config or, when it fails to load, keeps running the old one. Streams
+   * open through the old config stay open until they end.
+   */
+  async reloadCaddy(configFile: string, adminAddress: string): Promise<void> {
+    const { error, stderr } = await this.runCaddy([
+      "reload",
+      "--config",
+      configFile,
+      "--address",
+      adminAddress,
+    ]);
+    if (error) {
+      throw new UserError(
+        `caddy kept its previous config: ${caddyErrorLine(stderr) ?? error.message}`,
+      );
+    }
+  }
+
+  private runCaddy(args: string[]): Promise<{ error: Error | null; stderr: string }> {
+    const { command, env } = this.options.caddy;
+    return new Promise((resolve) => {
+      execFile(
+        command,
+        args,
+        { env, timeout: this.timing.caddyStartMs },
+        (error, _stdout, stderr) => resolve({ error, stderr }),
+      );
+    });
+  }
+
   private children(): Child[] {
-    return [this.sidecar, this.caddy].filter(
+    return [this.sidecar, this.retiring, this.caddy].filter(
       (child): child is Child => child?.isRunning() === true,
     );
   }
@@ -161,7 +300,7 @@ export class Supervisor {
   }
 
   private spawnSidecar(): Child {
-    const { command, args, env } = this.options.sidecar;
+    const { command, args, env } = this.sidecarCommand;
     const child = launch(command, args, env, ["ignore", "inherit", "inherit"]);
     const startedAt = Date.now();
     void child.exited.then(() => this.onSidecarExit(child, startedAt));
@@ -170,7 +309,8 @@ export class Supervisor {
 
   private async waitForSidecar(child: Child): Promise<void> {
     const deadline = Date.now() + this.timing.sidecarStartMs;
-    while (!(await acceptsConnections(this.options.sidecar.address))) {
+    const { address } = this.sidecarCommand;
+    while (!(await acceptsConnections(address))) {
       if (!child.isRunning()) {
         throw new UserError(
           `the sidecar exited (${child.describeExit()}) before it listened; its message is above`,
@@ -179,7 +319,7 @@ export class Supervisor {
       if (this.state.type === "stopping") throw new UserError("stopped while starting");
       if (Date.now() > deadline) {
         throw new UserError(
-          `the sidecar did not listen on ${describeAddress(this.options.sidecar.address)} within ${this.timing.sidecarStartMs / 1000} s`,
+          `the sidecar did not listen on ${describeAddress(address)} within ${this.timing.sidecarStartMs / 1000} s`,
         );
       }
       await sleep(PROBE_INTERVAL_MS);
