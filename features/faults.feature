@@ -33,7 +33,6 @@ Feature: Faults lose no message
   # Fails today: after the reconnect the sidecar's new live consumer gets the name of the one the
   # server still holds (nats.js numbers ordered consumers from _1 per consumers.get), so it is
   # refused with "consumer already exists" in a loop, and no message reaches any client.
-  @wip
   Scenario: A NATS server that stops answering is noticed, and streams resume when it answers again
     Given nuts run serves this Caddyfile:
       """
@@ -223,7 +222,6 @@ Feature: Faults lose no message
   # Fails today: a client that resumes from an id the ring of recent frames still covers gets
   # all of them written at once (RouteSource.attach, no backpressure), so with more than
   # max_buffered_bytes to catch up it is cut as a slow client on every reconnect, for good.
-  @wip
   Scenario: A client that was cut for not reading comes back with its last id and loses nothing
     Given nuts run serves this Caddyfile:
       """
@@ -248,7 +246,6 @@ Feature: Faults lose no message
 
   # Fails today, for the same reason: 40 messages of 8 KB from the ring at once are more than
   # max_buffered_bytes, so the client is cut before it has any, every time it comes back.
-  @wip
   Scenario: A client that resumes far behind catches up instead of being cut again and again
     Given nuts run serves this Caddyfile:
       """

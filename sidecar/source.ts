@@ -26,6 +26,12 @@ export interface SourceOptions {
   retryWaitMs: number;
 }
 
+/**
+ * Bytes of missed frames a client may be written at once, without waiting for it, as it goes
+ * live; more are written at its own pace first, so a far-behind client is not cut as too slow.
+ */
+const SYNCHRONOUS_CATCH_UP_BYTES = 16 * 1024;
+
 /** How far a replay got. */
 export type AttachResult =
   | { type: "live" }
@@ -53,6 +59,7 @@ export class RouteSource {
   private readonly running: Promise<void>;
   /** Names of our live consumers start with this, to recognise their deletion. */
   private readonly consumerPrefix = `nuts_${nuid.next()}`;
+  private consumerGeneration = 0;
   private advisories: { nc: NatsConnection; watch: { stop(): void } } | undefined;
   private boundsLookup: Promise<{ first: number; last: number }> | undefined;
   /** Stops the current live consumer so that `run` starts a fresh one. */
@@ -132,24 +139,40 @@ export class RouteSource {
     replayLimit: number | null,
   ): Promise<AttachResult> {
     let replayed = 0;
-    // Replay from NATS until the ring covers the rest. `head` is read before each replay: the
-    // replay consumer sees at least every message up to it, so afterwards the subscriber's
-    // position is at least that head even when no message matched its topics.
-    while (!this.currentRing().covers(subscriber.position) && !signal.aborted) {
-      const target = this.head;
-      const budget = replayLimit === null ? null : replayLimit - replayed;
-      const result = await this.replay(subscriber, signal, budget);
-      replayed += result.delivered;
-      if (signal.aborted) return { type: "aborted" };
-      if (!result.complete) return { type: "replay_limit", messages: replayed };
-      subscriber.position = Math.max(subscriber.position, target);
+    for (;;) {
+      if (signal.aborted || subscriber.closed) return { type: "aborted" };
+      if (!this.currentRing().covers(subscriber.position)) {
+        // From NATS. `head` is read first: the replay consumer sees at least every message up
+        // to it, so afterwards the subscriber is positioned at least there even when no
+        // message matched its topics.
+        const target = this.head;
+        const budget = replayLimit === null ? null : replayLimit - replayed;
+        const result = await this.replay(subscriber, signal, budget);
+        replayed += result.delivered;
+        if (signal.aborted) return { type: "aborted" };
+        if (!result.complete) return { type: "replay_limit", messages: replayed };
+        subscriber.position = Math.max(subscriber.position, target);
+        continue;
+      }
+      // From the ring: the ring holds everything after the position, up to `head`.
+      const upTo = this.head;
+      const missed = [...this.currentRing().after(subscriber.position)].filter((entry) =>
+        subscriber.filter.matches(entry.topic),
+      );
+      const missedBytes = missed.reduce((sum, entry) => sum + entry.frame.byteLength, 0);
+      if (missedBytes <= SYNCHRONOUS_CATCH_UP_BYTES) {
+        // The hand-over: these few and then live delivery, with no await in between.
+        for (const entry of missed) subscriber.deliver(entry.seq, entry.frame);
+        subscriber.position = Math.max(subscriber.position, upTo);
+        break;
+      }
+      // Many to catch up on: written at the client's pace, like a replay, then look again.
+      for (const entry of missed) {
+        await subscriber.writeAndWait(entry.seq, entry.frame);
+        if (signal.aborted || subscriber.closed) return { type: "aborted" };
+      }
+      subscriber.position = Math.max(subscriber.position, upTo);
     }
-    if (signal.aborted || subscriber.closed) return { type: "aborted" };
-    for (const entry of this.currentRing().after(subscriber.position)) {
-      if (subscriber.filter.matches(entry.topic)) subscriber.deliver(entry.seq, entry.frame);
-    }
-    // Nothing between the ring and live: everything up to `head` was in the ring.
-    subscriber.position = Math.max(subscriber.position, this.head);
     if (subscriber.filter.patterns.length > 0) this.patternSubscribers.add(subscriber);
     for (const topic of subscriber.filter.literals) {
       let set = this.subscribersByTopic.get(topic);
@@ -280,7 +303,9 @@ export class RouteSource {
     }
     this.streamCreated = info.created;
     const consumer = await js.consumers.get(streamName, {
-      name_prefix: this.consumerPrefix,
+      // A new name each time: after a server pause the old consumer may still exist, and
+      // reusing its name fails ("consumer already exists") or silently resumes a stale pull.
+      name_prefix: `${this.consumerPrefix}_${++this.consumerGeneration}`,
       ...(topicPrefix === "" ? {} : { filter_subjects: `${topicPrefix}>` }),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.head + 1,
