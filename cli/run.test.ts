@@ -2,24 +2,31 @@
  * `nuts run` as a user runs it: `node bin/nuts.js run --config Caddyfile` with the real caddy
  * and a real nats-server, an SSE client going through Caddy.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
-import { buildNuts, runNuts } from "../testing/nuts-cli.js";
+import {
+  buildNuts,
+  eventsCaddyfile,
+  type NutsRun,
+  pathWithTools,
+  runNuts,
+  startNutsRun as startRun,
+} from "../testing/nuts-cli.js";
+import { childrenOf, freePort, isAlive } from "../testing/processes.js";
 import { CADDY_NOT_FOUND } from "./caddy-config.js";
 import { acceptsConnections } from "./runtime-dir.js";
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const toolsBin = join(repoRoot, ".tools", "bin");
 
 let nats: NatsServer;
 let nc: NatsConnection;
@@ -210,7 +217,7 @@ describe("nuts run", () => {
       const result = await runNuts(
         ["run", "--config", config, "--runtime-dir", runtimeDirOf(config)],
         {
-          env: { PATH: withTools() },
+          env: { PATH: pathWithTools() },
         },
       );
 
@@ -234,7 +241,7 @@ describe("nuts run", () => {
     const result = await runNuts(
       ["run", "--config", config, "--runtime-dir", runtimeDirOf(config)],
       {
-        env: { PATH: withTools() },
+        env: { PATH: pathWithTools() },
       },
     );
 
@@ -289,34 +296,11 @@ describe("nuts run", () => {
 
 // --- helpers -------------------------------------------------------------------------------
 
-interface NutsRun {
-  process: ChildProcess;
-  pid: number;
-  runtimeDir: string;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  waitForStderr(pattern: RegExp): Promise<RegExpMatchArray>;
-  kill(): Promise<void>;
-}
-
 async function writeCaddyfile(name: string, port: number, extra = ""): Promise<string> {
   const folder = join(workDir, name);
   await mkdir(folder, { recursive: true });
   const file = join(folder, "Caddyfile");
-  await writeFile(
-    file,
-    `:${port} {
-\troute /events* {
-\t\tnuts {
-\t\t\tnats_url ${nats.url}
-\t\t\tstream_name EVENTS
-\t\t\ttopic_prefix events.
-\t\t}
-\t}
-${extra}}
-`,
-  );
+  await writeFile(file, eventsCaddyfile(port, nats.url, extra));
   return file;
 }
 
@@ -324,91 +308,10 @@ function runtimeDirOf(configFile: string): string {
   return join(dirname(configFile), "run");
 }
 
-function withTools(): string {
-  return [toolsBin, process.env.PATH ?? ""].join(delimiter);
-}
-
-/** Starts `nuts run` and waits until it has printed what it serves. */
+/** Starts `nuts run` (its runtime dir beside the config); it is stopped after the test. */
 async function startNutsRun(configFile: string): Promise<NutsRun> {
-  const runtimeDir = runtimeDirOf(configFile);
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) => !name.startsWith("NATS_") && name !== "NUTS_CADDY",
-    ),
-  );
-  const child = spawn(
-    process.execPath,
-    [join(repoRoot, "bin", "nuts.js"), "run", "--config", configFile, "--runtime-dir", runtimeDir],
-    { env: { ...env, PATH: withTools() }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stdout = "";
-  let stderr = "";
-  const waiters = new Set<() => void>();
-  const notify = () => {
-    for (const waiter of waiters) waiter();
-  };
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk;
-    notify();
-  });
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
-    notify();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => {
-      resolve({ code, signal });
-      notify();
-    }),
-  );
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-
-  const waitFor = (read: () => string, pattern: RegExp, timeoutMs = 20_000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(
-          new Error(`timed out waiting for ${pattern}\nstdout:\n${stdout}\nstderr:\n${stderr}`),
-        );
-      }, timeoutMs);
-      const check = () => {
-        const match = read().match(pattern);
-        if (match || gone) {
-          clearTimeout(timer);
-          waiters.delete(check);
-          if (match) resolve(match);
-          else reject(new Error(`nuts run exited\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-        }
-      };
-      waiters.add(check);
-      check();
-    });
-
-  const run: NutsRun = {
-    process: child,
-    pid: child.pid as number,
-    runtimeDir,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited,
-    waitForStderr: (pattern) => waitFor(() => stderr, pattern),
-    async kill() {
-      if (gone) return;
-      const children = childrenOf(run.pid);
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        for (const each of children) if (isAlive(each.pid)) process.kill(each.pid, "SIGKILL");
-      }, 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  const run = await startRun(configFile, runtimeDirOf(configFile));
   running.push(run);
-  await waitFor(() => stdout, /nuts: press Ctrl-C to stop\n/);
   return run;
 }
 
@@ -522,34 +425,6 @@ async function openStream(port: number, topic: string, path = "/events"): Promis
   return stream;
 }
 
-interface ChildInfo {
-  pid: number;
-  role: "sidecar" | "caddy" | "other";
-}
-
-/** The direct children of a process, from /proc. */
-function childrenOf(parent: number): ChildInfo[] {
-  const found: ChildInfo[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== parent) continue;
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      const role = argv.includes("sidecar")
-        ? "sidecar"
-        : argv.includes("run") && /caddy$/.test(argv[0] ?? "")
-          ? "caddy"
-          : "other";
-      found.push({ pid: Number(entry), role });
-    } catch {
-      // The process went away while we looked.
-    }
-  }
-  return found;
-}
-
 /** Processes whose command line mentions the text (e.g. a runtime dir), from /proc. */
 function processesMentioning(text: string): number[] {
   const found: number[] = [];
@@ -562,26 +437,6 @@ function processesMentioning(text: string): number[] {
     }
   }
   return found;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A listener on every interface, as Caddy's `:PORT` would want. */

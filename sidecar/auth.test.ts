@@ -4,27 +4,18 @@
  * one it cannot connect and refuses requests with nats_unavailable.
  */
 import { writeFile } from "node:fs/promises";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createAccount, createUser, encodeUser, fmtCreds } from "@nats-io/jwt";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import {
-  type NatsServer,
-  type NatsServerOptions,
-  startNatsServer,
-} from "../testing/nats-server.js";
+import type { NatsServer, NatsServerOptions } from "../testing/nats-server.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
-import { type Config, type RouteOptions, resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
+import type { RouteOptions } from "./config.js";
 
 type AuthMode = NonNullable<NatsServerOptions["auth"]>["type"];
 
 interface Setup {
-  nats: NatsServer;
-  sidecar: RunningSidecar;
-  config: Config;
-  port: number;
+  harness: Harness;
+  sidecar: TestSidecar;
 }
 
 const NATS_UNAVAILABLE =
@@ -72,28 +63,19 @@ const serverAuth: Record<AuthMode, NonNullable<NatsServerOptions["auth"]>> = {
 };
 
 async function setUp(mode: AuthMode): Promise<Setup> {
-  const nats = await startNatsServer({ auth: serverAuth[mode] });
-  const nc = await connect(nats.connectOptions());
-  await (await jetstreamManager(nc)).streams.add({ name: "EVENTS", subjects: ["events.>"] });
-  await nc.close();
-  const { good, bad } = await routeAuth(mode, nats);
+  const harness = await startHarness({ server: { auth: serverAuth[mode] } });
+  const { good, bad } = await routeAuth(mode, harness.nats);
   const common = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     reconnect_wait: 0.5,
     heartbeat_interval: 0,
   };
-  const config = resolveConfig({
+  const sidecar = await harness.startSidecar({
     routes: { good: { ...common, ...good }, bad: { ...common, ...bad }, none: common },
   });
-  const sidecar = await startSidecar(
-    config,
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  return { nats, sidecar, config, port: sidecar.address.port };
+  return { harness, sidecar };
 }
 
 beforeAll(async () => {
@@ -104,12 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of open) client.abort();
-  await Promise.all(
-    [...setups.values()].map(async ({ nats, sidecar }) => {
-      await sidecar.stop();
-      await nats.stop();
-    }),
-  );
+  await Promise.all([...setups.values()].map(({ harness }) => harness.stop()));
 });
 
 // Each refusal waits out the sidecar's start-up grace, so all the modes run at once.
@@ -121,15 +98,15 @@ describe.concurrent.each<[AuthMode, string]>([
   const setup = () => setups.get(mode) as Setup;
 
   it("streams messages to a sidecar with the right secret", async ({ expect }) => {
-    const { nats, sidecar, config, port } = setup();
-    const goodRoute = config.routes.get("good");
+    const { harness, sidecar } = setup();
+    const goodRoute = sidecar.config.routes.get("good");
     if (!goodRoute) throw new Error("no good route");
     await eventually(
       () => sidecar.hub.source(goodRoute).isAvailable(),
       "the good route to connect",
     );
     const client = await openSse({
-      port,
+      port: sidecar.port,
       path: "/auth-check",
       headers: { "X-Nuts-Route": "good" },
     });
@@ -137,23 +114,18 @@ describe.concurrent.each<[AuthMode, string]>([
     expect(client.status).toBe(200);
     await client.waitForEvents(1);
 
-    const nc = await connect(nats.connectOptions());
-    try {
-      const seq = (await jetstream(nc).publish("events.auth-check", `{"mode":"${mode}"}`)).seq;
-      const [message] = await client.waitForMessages(1);
-      expect(message?.id).toBe(String(seq));
-      expect(message?.data).toMatch(
-        new RegExp(`^\\{"topic":"auth-check","payload":\\{"mode":"${mode}"\\},"time":"[^"]+"\\}$`),
-      );
-    } finally {
-      await nc.close();
-    }
+    const seq = (await harness.js.publish("events.auth-check", `{"mode":"${mode}"}`)).seq;
+    const [message] = await client.waitForMessages(1);
+    expect(message?.id).toBe(String(seq));
+    expect(message?.data).toMatch(
+      new RegExp(`^\\{"topic":"auth-check","payload":\\{"mode":"${mode}"\\},"time":"[^"]+"\\}$`),
+    );
   });
 
   it.for(["bad", "none"])(
     "refuses requests on a route with %s credentials as nats_unavailable",
     async (route, { expect }) => {
-      const { port } = setup();
+      const { port } = setup().sidecar;
       const [eventSource, other] = await Promise.all([
         fetchAll({
           port,

@@ -10,13 +10,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import {
   type CryptoKey,
   exportJWK,
@@ -27,12 +21,11 @@ import {
   SignJWT,
 } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, type HttpResult, openSse, type SseClient } from "../testing/sse-client.js";
 import { createSidecar } from "./app.js";
 import { type Config, ConfigError, type RouteOptions, resolveConfig } from "./config.js";
 import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
 const HMAC_SECRET = "an-hmac-secret-of-at-least-32-bytes-for-tests";
 const OTHER_SECRET = "another-hmac-secret-of-32-bytes-or-more-!!";
@@ -46,11 +39,10 @@ interface KeyPair {
   privateKey: CryptoKey;
 }
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 let config: Config;
 let port: number;
 let keyDir: string;
@@ -178,11 +170,8 @@ function expectForbidden(result: HttpResult, topic: string): void {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js, jsm } = harness);
 
   keyDir = await mkdtemp(join(tmpdir(), "nuts-jwt-keys-"));
   const jwks: JWK[] = [];
@@ -199,13 +188,13 @@ beforeAll(async () => {
   const jwksUrl = await serveJwks({ keys: jwks });
 
   const common: RouteOptions = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     heartbeat_interval: 0,
   };
   const hmac: RouteOptions = { ...common, subscriber_jwt_key: HMAC_SECRET };
-  config = resolveConfig({
+  sidecar = await harness.startSidecar({
     routes: {
       hmac,
       "hmac-query": { ...hmac, subscriber_jwt_query: true, subscriber_jwt_cookie: "custom" },
@@ -222,9 +211,7 @@ beforeAll(async () => {
       "missing-stream": { ...hmac, stream_name: "MISSING" },
     },
   });
-  sidecar = await startSidecar(config, { type: "tcp", host: "127.0.0.1", port: 0 }, silentLogger);
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  port = sidecar.address.port;
+  ({ config, port } = sidecar);
   const events = config.routes.get("hmac");
   if (!events) throw new Error("no hmac route");
   await eventually(() => sidecar.hub.source(events).isAvailable(), "the EVENTS source");
@@ -236,9 +223,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
+  await harness?.stop();
   await new Promise((resolve) => jwksServer?.close(resolve));
   if (keyDir) await rm(keyDir, { recursive: true, force: true });
 });

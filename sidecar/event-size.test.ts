@@ -4,28 +4,23 @@
  * the payload's size, live, from the ring and in a replay from NATS; a frame of exactly the
  * limit goes out as it is. A route without the option sends every message whole.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
-import { eventually, openSse, type SseClient, type SseFrame } from "../testing/sse-client.js";
+import {
+  type Harness,
+  sourcesAvailable,
+  startHarness,
+  type TestSidecar,
+} from "../testing/sidecar-harness.js";
+import { openSse, type SseClient, type SseFrame } from "../testing/sse-client.js";
 import { ConfigError, resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
 const LIMIT = 512;
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
-let port: number;
+let sidecar: TestSidecar;
 const open: SseClient[] = [];
 
 /** What one published message should become on the wire. */
@@ -100,7 +95,11 @@ function expectFrames(frames: SseFrame[], cases: (Case & { seq: number })[]): vo
 }
 
 async function stream(path: string, route = "limited"): Promise<SseClient> {
-  const client = await openSse({ port, path, headers: { "X-Nuts-Route": route } });
+  const client = await openSse({
+    port: sidecar.port,
+    path,
+    headers: { "X-Nuts-Route": route },
+  });
   open.push(client);
   expect(client.status).toBe(200);
   return client;
@@ -109,42 +108,26 @@ async function stream(path: string, route = "limited"): Promise<SseClient> {
 let beforeStart: (Case & { seq: number })[];
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js, jsm } = harness);
   beforeStart = await publishCases();
   const base = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     heartbeat_interval: 0,
   };
-  sidecar = await startSidecar(
-    resolveConfig({
-      routes: { limited: { ...base, max_event_size: LIMIT }, unlimited: base },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  port = sidecar.address.port;
-  await eventually(
-    () => sidecar.hub.allSources().every((source) => source.isAvailable()),
-    "the sources to be ready",
-  );
+  sidecar = await harness.startSidecar({
+    routes: { limited: { ...base, max_event_size: LIMIT }, unlimited: base },
+  });
+  await sourcesAvailable(sidecar, "the sources to be ready");
 });
 
 afterEach(() => {
   for (const client of open.splice(0)) client.abort();
 });
 
-afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => harness?.stop());
 
 describe("max_event_size", () => {
   it("sends live messages over the limit as skipped events, and the rest whole", async () => {

@@ -3,47 +3,23 @@
  * clients watch, every client getting the same frame; a client that cannot keep up is cut
  * without slowing the others; a client that leaves leaves nothing behind; stop() ends streams.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { type LoggedLine, recordingLogger } from "../testing/recording-logger.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, openSse, type SseClient } from "../testing/sse-client.js";
-import { resolveConfig } from "./config.js";
-import type { LogFields, Logger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 const open: SseClient[] = [];
-const logged: { message: string; fields: LogFields }[] = [];
-const recordingLogger: Logger = {
-  debug() {},
-  info: (message, fields = {}) => logged.push({ message, fields }),
-  warn: (message, fields = {}) => logged.push({ message, fields }),
-  error: (message, fields = {}) => logged.push({ message, fields }),
-};
-
-function port(running = sidecar): number {
-  if (running.address.type !== "tcp") throw new Error("expected TCP");
-  return running.address.port;
-}
+const logged: LoggedLine[] = [];
 
 async function stream(path: string, route = "events", running = sidecar): Promise<SseClient> {
-  const client = await openSse({ port: port(running), path, headers: { "X-Nuts-Route": route } });
+  const client = await openSse({ port: running.port, path, headers: { "X-Nuts-Route": route } });
   open.push(client);
   return client;
-}
-
-async function consumerCount(): Promise<number> {
-  return (await jsm.consumers.list("EVENTS").next()).length;
 }
 
 function theSource() {
@@ -72,30 +48,26 @@ async function nothingLeft(): Promise<void> {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js, jsm } = harness);
   const base = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     path_prefix: "/events",
     ring_size: 16,
     heartbeat_interval: 30,
   };
-  sidecar = await startSidecar(
-    resolveConfig({
+  sidecar = await harness.startSidecar(
+    {
       routes: {
         events: base,
         // The same source; only how long a stuck client may stay differs.
         timeout: { ...base, write_timeout: 1, max_buffered_bytes: 1 << 30 },
         bounded: { ...base, write_timeout: 3600, max_buffered_bytes: 1 << 20 },
       },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    recordingLogger,
+    },
+    recordingLogger(logged),
   );
   await eventually(() => theSource().isAvailable(), "the live consumer to start");
 });
@@ -105,15 +77,11 @@ afterEach(async () => {
   await nothingLeft();
 });
 
-afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => harness?.stop());
 
 describe("fan-out", () => {
   it("serves 200 clients of one topic from exactly one JetStream consumer, each getting the message", async () => {
-    expect(await consumerCount()).toBe(1);
+    expect(await harness.consumerCount()).toBe(1);
     const clients: SseClient[] = [];
     for (let batch = 0; batch < 4; batch++) {
       clients.push(
@@ -126,7 +94,7 @@ describe("fan-out", () => {
     expect(theSource().topicCount).toBe(1);
     expect(sidecar.clients.count()).toBe(200);
     expect(sidecar.clients.tickers).toBe(1);
-    expect(await consumerCount()).toBe(1);
+    expect(await harness.consumerCount()).toBe(1);
 
     const seq = (await js.publish("events.crowd", '{"to":"everyone"}')).seq;
     await Promise.all(clients.map((client) => client.waitForMessages(1)));
@@ -138,7 +106,7 @@ describe("fan-out", () => {
       ),
     );
     expect(clients.every((client) => client.messageIds.length === 1)).toBe(true);
-    expect(await consumerCount()).toBe(1);
+    expect(await harness.consumerCount()).toBe(1);
   });
 });
 
@@ -222,13 +190,13 @@ describe("a client that leaves", () => {
     const client = await stream(`/events/bulk?last-id=${before}`);
     client.pause();
     await eventually(
-      async () => (await consumerCount()) === 2,
+      async () => (await harness.consumerCount()) === 2,
       "a replay consumer beside the live one",
     );
     await eventually(() => sidecar.clients.count() === 1, "the client to be registered");
     client.abort();
     await eventually(
-      async () => (await consumerCount()) === 1,
+      async () => (await harness.consumerCount()) === 1,
       "the replay consumer to be deleted",
     );
     await nothingLeft();
@@ -238,12 +206,13 @@ describe("a client that leaves", () => {
 
 describe("stop()", () => {
   it("ends every open stream cleanly and stops listening", async () => {
-    const own = await startSidecar(
-      resolveConfig({
-        routes: { only: { nats_url: nats.url, stream_name: "EVENTS", topic_prefix: "events." } },
-      }),
-      { type: "tcp", host: "127.0.0.1", port: 0 },
-      recordingLogger,
+    const own = await harness.startSidecar(
+      {
+        routes: {
+          only: { nats_url: harness.nats.url, stream_name: "EVENTS", topic_prefix: "events." },
+        },
+      },
+      recordingLogger(logged),
     );
     const clients = await Promise.all([stream("/a", "only", own), stream("/b", "only", own)]);
     await Promise.all(clients.map((client) => client.waitForEvents(1)));
@@ -256,7 +225,7 @@ describe("stop()", () => {
     expect(clients[0]?.messageIds).toEqual([seq]);
     expect(clients[1]?.events.map((event) => event.event)).toEqual(["connected"]);
     expect(own.clients.count()).toBe(0);
-    await expect(openSse({ port: port(own), path: "/a" })).rejects.toMatchObject({
+    await expect(openSse({ port: own.port, path: "/a" })).rejects.toMatchObject({
       code: "ECONNREFUSED",
     });
   });

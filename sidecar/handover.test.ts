@@ -4,66 +4,49 @@
  * none at all, and each must receive exactly the matching messages after its cursor, each
  * once, in order: no gap, no duplicate.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import {
+  type Harness,
+  sourcesAvailable,
+  startHarness,
+  type TestSidecar,
+} from "../testing/sidecar-harness.js";
 import { eventually, openSse, type SseClient } from "../testing/sse-client.js";
-import { resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
 const RATE_PER_SECOND = 200;
 const DURATION_MS = 3_000;
 const RING_SIZE = 16;
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 const open: SseClient[] = [];
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js, jsm } = harness);
   // Some history before the sidecar starts: the oldest cursors reach back into it.
   for (let index = 0; index < 50; index++)
     await js.publish(index % 2 === 0 ? "events.tick" : "events.noise", `old ${index}`);
-  sidecar = await startSidecar(
-    resolveConfig({
-      routes: {
-        events: {
-          nats_url: nats.url,
-          stream_name: "EVENTS",
-          topic_prefix: "events.",
-          ring_size: RING_SIZE,
-          heartbeat_interval: 0,
-        },
+  sidecar = await harness.startSidecar({
+    routes: {
+      events: {
+        nats_url: harness.nats.url,
+        stream_name: "EVENTS",
+        topic_prefix: "events.",
+        ring_size: RING_SIZE,
+        heartbeat_interval: 0,
       },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
-  await eventually(
-    () => sidecar.hub.allSources().every((source) => source.isAvailable()),
-    "the live consumer to start",
-  );
+    },
+  });
+  await sourcesAvailable(sidecar, "the live consumer to start");
 });
 
 afterAll(async () => {
   for (const client of open) client.abort();
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
+  await harness?.stop();
 });
 
 interface Watcher {
@@ -96,7 +79,6 @@ it("hands every client over from catch-up to live with consecutive ids while mes
     publishing = false;
   })();
 
-  const port = sidecar.address.type === "tcp" ? sidecar.address.port : 0;
   const watchers: Watcher[] = [];
   const watch = async (
     label: string,
@@ -106,7 +88,7 @@ it("hands every client over from catch-up to live with consecutive ids while mes
     const query = topics.map((topic) => `topic=${topic}`);
     if (cursor.query !== undefined) query.push(`last-id=${cursor.query}`);
     const client = await openSse({
-      port,
+      port: sidecar.port,
       path: `/?${query.join("&")}`,
       headers: cursor.header === undefined ? {} : { "Last-Event-ID": String(cursor.header) },
     });

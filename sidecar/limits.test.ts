@@ -6,15 +6,17 @@
  */
 
 import { request } from "node:http";
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { startNatsServer } from "../testing/nats-server.js";
+import {
+  EVENTS_STREAM,
+  type Harness,
+  startHarness,
+  startTestSidecar,
+  type TestSidecar,
+} from "../testing/sidecar-harness.js";
 import {
   eventually,
   fetchAll,
@@ -23,19 +25,14 @@ import {
   type SseClient,
 } from "../testing/sse-client.js";
 import { ConfigError, type RouteOptions, resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
 const ROUTE_FULL =
   '{"error":"too_many_connections","message":"the server is at its connection limit; retry shortly"}';
 const ADDRESS_FULL =
   '{"error":"too_many_connections","message":"too many connections from your address; close some first"}';
 
-let nats: NatsServer;
-let nc: NatsConnection;
-let js: JetStreamClient;
-let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let harness: Harness;
+let sidecar: TestSidecar;
 let port: number;
 const open: SseClient[] = [];
 
@@ -79,33 +76,24 @@ function expectAddressFull(result: HttpResult): void {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
-  for (let index = 0; index < 20; index++) await js.publish("events.limits", `${index}`);
+  harness = await startHarness();
+  for (let index = 0; index < 20; index++) await harness.js.publish("events.limits", `${index}`);
   const base: RouteOptions = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     heartbeat_interval: 0,
   };
-  sidecar = await startSidecar(
-    resolveConfig({
-      routes: {
-        capped: { ...base, max_connections: 2 },
-        "capped-retry": { ...base, max_connections: 1, retry: 3000 },
-        "per-ip": { ...base, max_connections_per_ip: 2 },
-        "one-replay": { ...base, max_connections: 1, replay_max_messages: 1, ring_size: 16 },
-        unlimited: base,
-      },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  port = sidecar.address.port;
+  sidecar = await harness.startSidecar({
+    routes: {
+      capped: { ...base, max_connections: 2 },
+      "capped-retry": { ...base, max_connections: 1, retry: 3000 },
+      "per-ip": { ...base, max_connections_per_ip: 2 },
+      "one-replay": { ...base, max_connections: 1, replay_max_messages: 1, ring_size: 16 },
+      unlimited: base,
+    },
+  });
+  port = sidecar.port;
   const [source] = sidecar.hub.allSources();
   await eventually(() => source?.isAvailable() === true, "the source to be ready");
 });
@@ -117,11 +105,7 @@ afterEach(async () => {
   expect(sidecar.limits.size).toBe(0);
 });
 
-afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => harness?.stop());
 
 describe("max_connections", () => {
   it("refuses the connection over the limit with 503 too_many_connections and Retry-After: 5", async () => {
@@ -260,32 +244,27 @@ describe("a client that leaves while its source is still starting", () => {
   it("gives its slot back", async () => {
     const paused = await startNatsServer();
     const setup = await connect(paused.connectOptions());
-    await (await jetstreamManager(setup)).streams.add({ name: "EVENTS", subjects: ["events.>"] });
+    await (await jetstreamManager(setup)).streams.add(EVENTS_STREAM);
     await setup.close();
     // The sidecar's first connection hangs: its source stays "starting".
     paused.pause();
-    const own = await startSidecar(
-      resolveConfig({
-        routes: {
-          one: {
-            nats_url: paused.url,
-            stream_name: "EVENTS",
-            topic_prefix: "events.",
-            heartbeat_interval: 0,
-            max_connections: 1,
-          },
+    const own = await startTestSidecar({
+      routes: {
+        one: {
+          nats_url: paused.url,
+          stream_name: "EVENTS",
+          topic_prefix: "events.",
+          heartbeat_interval: 0,
+          max_connections: 1,
         },
-      }),
-      { type: "tcp", host: "127.0.0.1", port: 0 },
-      silentLogger,
-    );
+      },
+    });
     try {
-      if (own.address.type !== "tcp") throw new Error("expected TCP");
       const [source] = own.hub.allSources();
       if (!source) throw new Error("no source");
       const whenReady = vi.spyOn(source, "whenReady");
       const leaving = request({
-        port: own.address.port,
+        port: own.port,
         host: "127.0.0.1",
         path: "/x",
         agent: false,
@@ -305,7 +284,7 @@ describe("a client that leaves while its source is still starting", () => {
         "nothing to be left of the client",
         2_000,
       );
-      const next = await openSse({ port: own.address.port, path: "/x" });
+      const next = await openSse({ port: own.port, path: "/x" });
       open.push(next);
       expect(next.status).toBe(200);
     } finally {

@@ -4,31 +4,23 @@
  * sidecar that cannot reach NATS refuses requests with nats_unavailable.
  */
 import { createServer } from "node:net";
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
-import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
-import { resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
+import type { NatsServer } from "../testing/nats-server.js";
+import {
+  type Harness,
+  sourcesAvailable,
+  startHarness,
+  startTestSidecar,
+  type TestSidecar,
+} from "../testing/sidecar-harness.js";
+import { fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
 
+let harness: Harness;
 let nats: NatsServer;
-let nc: NatsConnection;
 let js: JetStreamClient;
-let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 const open: SseClient[] = [];
-
-function port(running: RunningSidecar): number {
-  if (running.address.type !== "tcp") throw new Error("expected TCP");
-  return running.address.port;
-}
 
 /**
  * Publishes once, whatever the server is doing: a publish that fails while the server is down
@@ -45,46 +37,30 @@ async function publishSurely(subject: string, payload: string, msgID: string): P
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({
-    ...nats.connectOptions(),
-    reconnectTimeWait: 100,
-    maxReconnectAttempts: -1,
-  });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
-  sidecar = await startSidecar(
-    resolveConfig({
-      routes: {
-        events: {
-          nats_url: nats.url,
-          stream_name: "EVENTS",
-          topic_prefix: "events.",
-          reconnect_wait: 0.1,
-          heartbeat_interval: 0,
-        },
+  harness = await startHarness({ connect: { reconnectTimeWait: 100, maxReconnectAttempts: -1 } });
+  ({ nats, js } = harness);
+  sidecar = await harness.startSidecar({
+    routes: {
+      events: {
+        nats_url: nats.url,
+        stream_name: "EVENTS",
+        topic_prefix: "events.",
+        reconnect_wait: 0.1,
+        heartbeat_interval: 0,
       },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
-  await eventually(
-    () => sidecar.hub.allSources().every((source) => source.isAvailable()),
-    "the live consumer to start",
-  );
+    },
+  });
+  await sourcesAvailable(sidecar, "the live consumer to start");
 });
 
 afterAll(async () => {
   for (const client of open) client.abort();
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
+  await harness?.stop();
 });
 
 describe("a nats-server restart during a stream", () => {
   it("keeps the stream open and delivers what was published before, during and after it, in order, once", async () => {
-    const client = await openSse({ port: port(sidecar), path: "/r" });
+    const client = await openSse({ port: sidecar.port, path: "/r" });
     open.push(client);
     await client.waitForEvents(1);
     const seqs: number[] = [];
@@ -117,7 +93,7 @@ describe("a nats-server restart during a stream", () => {
     expect(client.events.filter((event) => event.event === "connected")).toHaveLength(1);
 
     // New clients are served again too.
-    const later = await openSse({ port: port(sidecar), path: "/r" });
+    const later = await openSse({ port: sidecar.port, path: "/r" });
     open.push(later);
     expect(later.status).toBe(200);
     await later.waitForEvents(1);
@@ -126,7 +102,7 @@ describe("a nats-server restart during a stream", () => {
 });
 
 describe("a sidecar that cannot reach NATS", () => {
-  let unreachable: RunningSidecar;
+  let unreachable: TestSidecar;
 
   beforeAll(async () => {
     // A port nobody listens on.
@@ -137,19 +113,15 @@ describe("a sidecar that cannot reach NATS", () => {
         probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
       }),
     );
-    unreachable = await startSidecar(
-      resolveConfig({
-        routes: {
-          events: {
-            nats_url: `nats://127.0.0.1:${deadPort}`,
-            stream_name: "EVENTS",
-            reconnect_wait: 0.1,
-          },
+    unreachable = await startTestSidecar({
+      routes: {
+        events: {
+          nats_url: `nats://127.0.0.1:${deadPort}`,
+          stream_name: "EVENTS",
+          reconnect_wait: 0.1,
         },
-      }),
-      { type: "tcp", host: "127.0.0.1", port: 0 },
-      silentLogger,
-    );
+      },
+    });
   });
 
   afterAll(() => unreachable?.stop());
@@ -158,8 +130,8 @@ describe("a sidecar that cannot reach NATS", () => {
     const body =
       '{"error":"nats_unavailable","message":"NATS is not reachable right now; retry shortly"}';
     const [eventSource, other] = await Promise.all([
-      fetchAll({ port: port(unreachable), path: "/a", headers: { Accept: "text/event-stream" } }),
-      fetchAll({ port: port(unreachable), path: "/a" }),
+      fetchAll({ port: unreachable.port, path: "/a", headers: { Accept: "text/event-stream" } }),
+      fetchAll({ port: unreachable.port, path: "/a" }),
     ]);
     expect(eventSource.status).toBe(200);
     expect(eventSource.headers["content-type"]).toBe("text/event-stream");

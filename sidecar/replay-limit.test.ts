@@ -4,40 +4,25 @@
  * reconnects with its last id it continues, and after a few reconnects it has had every
  * message exactly once, in order, and is live. Catch-up from the ring is not capped.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { type LoggedLine, recordingLogger } from "../testing/recording-logger.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, openSse, type SseClient } from "../testing/sse-client.js";
 import { ConfigError, resolveConfig } from "./config.js";
-import type { LogFields, Logger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
 const LIMIT = 10;
 const SECRET = "replay-limit-test-hmac-secret-32-bytes!";
 const RING_SIZE = 16;
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
-let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 let port: number;
 const open: SseClient[] = [];
 const published = new Map<string, number[]>();
-const logged: { message: string; fields: LogFields }[] = [];
-const recordingLogger: Logger = {
-  debug() {},
-  info: (message, fields = {}) => logged.push({ message, fields }),
-  warn: (message, fields = {}) => logged.push({ message, fields }),
-  error: (message, fields = {}) => logged.push({ message, fields }),
-};
+const logged: LoggedLine[] = [];
 
 async function publish(topic: string): Promise<number> {
   const seq = (await js.publish(`events.${topic}`, `${topic} ${published.size}`)).seq;
@@ -62,55 +47,31 @@ function source() {
   return only;
 }
 
-async function sidecarCaughtUp(): Promise<number> {
-  const last = (await jsm.streams.info("EVENTS")).state.last_seq;
-  await eventually(() => source().head >= last, `the sidecar to see seq ${last}`);
-  return last;
-}
-
-async function consumerCount(): Promise<number> {
-  return (await jsm.consumers.list("EVENTS").next()).length;
+function sidecarCaughtUp(): Promise<number> {
+  return harness.caughtUp(source());
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js } = harness);
   // 25 messages of "a" between 25 of "b", all before the sidecar starts: any cursor below 50
   // needs a replay consumer.
   for (let index = 0; index < 50; index++) await publish(index % 2 === 0 ? "a" : "b");
-  sidecar = await startSidecar(
-    resolveConfig({
-      routes: {
-        events: {
-          nats_url: nats.url,
-          stream_name: "EVENTS",
-          topic_prefix: "events.",
-          path_prefix: "/events",
-          ring_size: RING_SIZE,
-          heartbeat_interval: 0,
-          replay_max_messages: LIMIT,
-        },
-        // The same source, with wildcard topics allowed.
-        patterns: {
-          nats_url: nats.url,
-          stream_name: "EVENTS",
-          topic_prefix: "events.",
-          path_prefix: "/events",
-          ring_size: RING_SIZE,
-          heartbeat_interval: 0,
-          replay_max_messages: LIMIT,
-          subscriber_jwt_key: SECRET,
-        },
-      },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    recordingLogger,
+  const events = {
+    nats_url: harness.nats.url,
+    stream_name: "EVENTS",
+    topic_prefix: "events.",
+    path_prefix: "/events",
+    ring_size: RING_SIZE,
+    heartbeat_interval: 0,
+    replay_max_messages: LIMIT,
+  };
+  sidecar = await harness.startSidecar(
+    // The same source twice, the second with wildcard topics allowed.
+    { routes: { events, patterns: { ...events, subscriber_jwt_key: SECRET } } },
+    recordingLogger(logged),
   );
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  port = sidecar.address.port;
+  port = sidecar.port;
   await sidecarCaughtUp();
 });
 
@@ -118,11 +79,7 @@ afterEach(() => {
   for (const client of open.splice(0)) client.abort();
 });
 
-afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => harness?.stop());
 
 describe("replay_max_messages", () => {
   it("ends the stream cleanly after N replayed messages of the client's topic", async () => {
@@ -137,7 +94,10 @@ describe("replay_max_messages", () => {
       message: "subscriber stream ended",
       fields: { route: "events", reason: "replay_limit", position: a[LIMIT - 1] },
     });
-    await eventually(async () => (await consumerCount()) === 1, "the replay consumer to go");
+    await eventually(
+      async () => (await harness.consumerCount()) === 1,
+      "the replay consumer to go",
+    );
   });
 
   it("continues where the client left off; after a few reconnects it has everything once, in order, and is live", async () => {

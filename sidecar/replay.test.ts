@@ -4,25 +4,15 @@
  * from the ring when it still holds them and otherwise from a replay consumer that is deleted
  * once the client has caught up.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
-import { resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 const open: SseClient[] = [];
 /** Stream sequence of every message published to EVENTS, by topic. */
 const published = new Map<string, number[]>();
@@ -45,8 +35,7 @@ function expectedAfter(cursor: number, ...topics: string[]): number[] {
 }
 
 async function stream(path: string, headers: Record<string, string> = {}): Promise<SseClient> {
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  const client = await openSse({ port: sidecar.address.port, path, headers });
+  const client = await openSse({ port: sidecar.port, path, headers });
   open.push(client);
   return client;
 }
@@ -64,35 +53,26 @@ function source() {
 }
 
 /** Waits until the sidecar's live consumer has seen everything published so far. */
-async function sidecarCaughtUp(): Promise<number> {
-  const last = (await jsm.streams.info("EVENTS")).state.last_seq;
-  await eventually(() => source().head >= last, `the sidecar to see seq ${last}`);
-  return last;
+function sidecarCaughtUp(): Promise<number> {
+  return harness.caughtUp(source());
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js, jsm } = harness);
   // A stream that keeps only its last 5 messages: its first retained sequence is above 1.
   await jsm.streams.add({ name: "SHORT", subjects: ["short.>"], max_msgs: 5 });
   for (let index = 0; index < 30; index++) await publish(index % 3 === 0 ? "s" : "r");
   for (let index = 0; index < 12; index++) await js.publish("short.t", `short ${index + 1}`);
   headAtStart = 30;
   const base = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     topic_prefix: "events.",
     path_prefix: "/events",
     ring_size: RING_SIZE,
     heartbeat_interval: 0,
   };
-  sidecar = await startSidecar(
-    resolveConfig({ routes: { events: { ...base, stream_name: "EVENTS" } } }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
+  sidecar = await harness.startSidecar({ routes: { events: { ...base, stream_name: "EVENTS" } } });
   await sidecarCaughtUp();
 });
 
@@ -101,11 +81,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => harness?.stop());
 
 describe("resuming from a cursor older than the ring", () => {
   it("replays every retained message after last-id, then goes live, and deletes its replay consumer", async () => {
@@ -164,8 +140,7 @@ describe("resuming from a cursor older than the ring", () => {
   });
 
   it("refuses a malformed last-id query with 400", async () => {
-    if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-    const response = await fetchAll({ port: sidecar.address.port, path: "/events/r?last-id=-1" });
+    const response = await fetchAll({ port: sidecar.port, path: "/events/r?last-id=-1" });
     expect(response.status).toBe(400);
     expect(response.body).toBe(
       '{"error":"invalid_last_id","message":"last-id must be a stream sequence number (digits only, at most 16), got \\"-1\\""}',
@@ -236,26 +211,21 @@ describe("resuming from a cursor the ring still covers", () => {
 
 describe("a cursor older than the stream's first retained message", () => {
   it("delivers everything the stream retains", async () => {
-    const short = await startSidecar(
-      resolveConfig({
-        routes: {
-          short: {
-            nats_url: nats.url,
-            stream_name: "SHORT",
-            topic_prefix: "short.",
-            heartbeat_interval: 0,
-          },
+    const short = await harness.startSidecar({
+      routes: {
+        short: {
+          nats_url: harness.nats.url,
+          stream_name: "SHORT",
+          topic_prefix: "short.",
+          heartbeat_interval: 0,
         },
-      }),
-      { type: "tcp", host: "127.0.0.1", port: 0 },
-      silentLogger,
-    );
+      },
+    });
     try {
-      if (short.address.type !== "tcp") throw new Error("expected TCP");
       const state = (await jsm.streams.info("SHORT")).state;
       expect([state.first_seq, state.last_seq]).toEqual([8, 12]);
       for (const cursor of [0, 3]) {
-        const client = await openSse({ port: short.address.port, path: `/t?last-id=${cursor}` });
+        const client = await openSse({ port: short.port, path: `/t?last-id=${cursor}` });
         open.push(client);
         await client.waitForMessages(5);
         expect(client.events[0]?.id).toBe(String(cursor));

@@ -9,12 +9,10 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
 import { buildNuts, runNuts } from "../testing/nuts-cli.js";
+import { type Harness, startHarness, startTestSidecar } from "../testing/sidecar-harness.js";
 import { eventually } from "../testing/sse-client.js";
 import { ConfigError, resolveConfig } from "./config.js";
 import { createLogger } from "./log.js";
@@ -26,8 +24,7 @@ const HMAC_KEY = "hmacKEYzq82secretvalue-0123456789abcdef";
 const NATS_PASSWORD = "natsPASSWORDzq84secretvalue";
 const SECRETS = [NATS_TOKEN, WRONG_NATS_TOKEN, HMAC_KEY, NATS_PASSWORD];
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let dir: string;
 let socketPath: string;
 let socketMode: number;
@@ -100,13 +97,11 @@ function hmacToken(claims: Record<string, unknown>, secret = HMAC_KEY): Promise<
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer({ auth: { type: "token", token: NATS_TOKEN } });
-  nc = await connect(nats.connectOptions());
-  await (await jetstreamManager(nc)).streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness({ server: { auth: { type: "token", token: NATS_TOKEN } } });
   dir = await mkdtemp(join(tmpdir(), "nuts-secrets-"));
   socketPath = join(dir, "nuts.sock");
   const common = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     heartbeat_interval: 0,
@@ -135,8 +130,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
+  await harness?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -153,7 +147,7 @@ describe("the sidecar", () => {
       { ...route("events"), Authorization: `Bearer ${good}` },
       {
         until: (text) => text.includes("event: message"),
-        whileOpen: () => jetstream(nc).publish("events.s", '{"hello":"world"}'),
+        whileOpen: () => harness.js.publish("events.s", '{"hello":"world"}'),
       },
     );
     expect(streamed.status).toBe(200);
@@ -287,17 +281,16 @@ describe("a credentials file that cannot be read", () => {
   // An unreadable nats_credentials file is reported without its path.
   it("is reported without its path", async () => {
     const lines: string[] = [];
-    const own = await startSidecar(
-      resolveConfig({
+    const own = await startTestSidecar(
+      {
         routes: {
           creds: {
-            nats_url: nats.url,
+            nats_url: harness.nats.url,
             stream_name: "EVENTS",
             nats_credentials: join(dir, "credsPATHzq88.creds"),
           },
         },
-      }),
-      { type: "tcp", host: "127.0.0.1", port: 0 },
+      },
       createLogger("debug", (line) => lines.push(line)),
     );
     try {

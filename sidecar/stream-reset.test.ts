@@ -6,19 +6,18 @@
  * the stream's end is moved back to it (`cursor_ahead_of_stream`); a live consumer deleted
  * from outside is replaced without a gap or a duplicate. One stream per scenario.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { type LoggedLine, recordingLogger } from "../testing/recording-logger.js";
+import {
+  type Harness,
+  sourcesAvailable,
+  startHarness,
+  type TestSidecar,
+} from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
-import { type Config, type RouteOptions, resolveConfig } from "./config.js";
-import type { LogFields, Logger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
+import type { Config, RouteOptions } from "./config.js";
+import type { RunningSidecar } from "./server.js";
 
 /** Route name, stream name and subject prefix of each scenario. */
 const SCENARIOS = {
@@ -28,21 +27,14 @@ const SCENARIOS = {
 } as const;
 type Scenario = keyof typeof SCENARIOS;
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 let config: Config;
 let port: number;
 const open: SseClient[] = [];
-const logged: { message: string; fields: LogFields }[] = [];
-const recordingLogger: Logger = {
-  debug() {},
-  info: (message, fields = {}) => logged.push({ message, fields }),
-  warn: (message, fields = {}) => logged.push({ message, fields }),
-  error: (message, fields = {}) => logged.push({ message, fields }),
-};
+const logged: LoggedLine[] = [];
 
 function source(scenario: Scenario) {
   const route = config.routes.get(scenario);
@@ -90,44 +82,30 @@ function timeline(client: SseClient): string[] {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
+  // No EVENTS stream: each scenario has a stream of its own.
+  harness = await startHarness({ streams: [] });
+  ({ js, jsm } = harness);
   const routes: Record<string, RouteOptions> = {};
   for (const scenario of Object.keys(SCENARIOS) as Scenario[]) {
     await addStream(scenario);
     routes[scenario] = {
-      nats_url: nats.url,
+      nats_url: harness.nats.url,
       stream_name: SCENARIOS[scenario],
       topic_prefix: `${scenario}.`,
       heartbeat_interval: 0,
       reconnect_wait: 0.25,
     };
   }
-  config = resolveConfig({ routes });
-  sidecar = await startSidecar(
-    config,
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    recordingLogger,
-  );
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  port = sidecar.address.port;
-  await eventually(
-    () => sidecar.hub.allSources().every((each) => each.isAvailable()),
-    "every source to be ready",
-  );
+  sidecar = await harness.startSidecar({ routes }, recordingLogger(logged));
+  ({ config, port } = sidecar);
+  await sourcesAvailable(sidecar, "every source to be ready");
 });
 
 afterEach(() => {
   for (const client of open.splice(0)) client.abort();
 });
 
-afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => harness?.stop());
 
 describe("a purge while clients stream", () => {
   it("sends event: reset with the head as id, and the clients keep streaming", async () => {
@@ -211,23 +189,21 @@ async function deletable(): Promise<Deletable> {
       }
     }
   };
-  const own = await startSidecar(
-    resolveConfig({
+  const own = await harness.startSidecar(
+    {
       routes: {
         delete: {
-          nats_url: nats.url,
+          nats_url: harness.nats.url,
           stream_name: stream,
           topic_prefix: prefix,
           heartbeat_interval: 0,
           reconnect_wait: 0.25,
         },
       },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
+    },
     { debug() {}, info: record, warn: record, error: record },
   );
-  if (own.address.type !== "tcp") throw new Error("expected TCP");
-  const ownPort = own.address.port;
+  const ownPort = own.port;
   const [ownSource] = own.hub.allSources();
   if (!ownSource) throw new Error("no source");
   await eventually(() => ownSource.isAvailable(), "the source to be ready");

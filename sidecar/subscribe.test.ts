@@ -3,36 +3,22 @@
  * `connected` and `message` frames, headers, status codes and bodies of refused requests,
  * route selection, CORS, heartbeats, publishing and the refusal of a missing stream.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
-import { resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
+import type { RunningSidecar } from "./server.js";
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 /** Several routes: every request names one in X-Nuts-Route. */
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 /** One route: requests need no route header. */
-let single: RunningSidecar;
+let single: TestSidecar;
 const open: SseClient[] = [];
 
 const ISO_TIME = /"time":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"\}\n\n$/;
-
-function portOf(running: RunningSidecar): number {
-  if (running.address.type !== "tcp") throw new Error("expected a TCP sidecar");
-  return running.address.port;
-}
 
 async function stream(
   path: string,
@@ -40,7 +26,7 @@ async function stream(
   headers: Record<string, string> = {},
 ) {
   const client = await openSse({
-    port: portOf(sidecar),
+    port: sidecar.port,
     path,
     headers: { ...(route === undefined ? {} : { "X-Nuts-Route": route }), ...headers },
   });
@@ -58,7 +44,7 @@ function request(
   } = {},
 ) {
   return fetchAll({
-    port: portOf(sidecar),
+    port: sidecar.port,
     path,
     method: options.method ?? "GET",
     headers: { "X-Nuts-Route": options.route ?? "events", ...options.headers },
@@ -111,49 +97,37 @@ async function lastSeq(): Promise<number> {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js, jsm } = harness);
   await publish("events.a", "before anyone listened");
   await publish("events.b", "before anyone listened");
   const base = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     path_prefix: "/events",
     reconnect_wait: 0.2,
   };
-  sidecar = await startSidecar(
-    resolveConfig({
-      routes: {
-        events: base,
-        retrying: { ...base, retry: 2500, heartbeat_interval: 0.2 },
-        narrow: { ...base, max_topics: 2 },
-        publishing: { ...base, publish: true },
-        cors: { ...base, allowed_origins: ["https://app.example"] },
-        missing: { ...base, stream_name: "MISSING", topic_prefix: "missing." },
-      },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
-  single = await startSidecar(
-    resolveConfig({
-      routes: { only: { nats_url: nats.url, stream_name: "EVENTS", topic_prefix: "events." } },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
+  sidecar = await harness.startSidecar({
+    routes: {
+      events: base,
+      retrying: { ...base, retry: 2500, heartbeat_interval: 0.2 },
+      narrow: { ...base, max_topics: 2 },
+      publishing: { ...base, publish: true },
+      cors: { ...base, allowed_origins: ["https://app.example"] },
+      missing: { ...base, stream_name: "MISSING", topic_prefix: "missing." },
+    },
+  });
+  single = await harness.startSidecar({
+    routes: {
+      only: { nats_url: harness.nats.url, stream_name: "EVENTS", topic_prefix: "events." },
+    },
+  });
 });
 
 afterAll(async () => {
   for (const client of open) client.abort();
-  await sidecar?.stop();
-  await single?.stop();
-  await nc?.close();
-  await nats?.stop();
+  await harness?.stop();
 });
 
 describe("the event stream", () => {
@@ -247,7 +221,7 @@ describe("the event stream", () => {
   });
 
   it("serves a single route without the route header", async () => {
-    const client = await openSse({ port: portOf(single), path: "/solo" });
+    const client = await openSse({ port: single.port, path: "/solo" });
     open.push(client);
     expect(client.status).toBe(200);
     const [connected] = await client.waitForEvents(1);
@@ -322,7 +296,7 @@ describe("refused requests", () => {
   });
 
   it("answers 404 no_route without the route header when there are several routes", async () => {
-    const response = await fetchAll({ port: portOf(sidecar), path: "/events/a" });
+    const response = await fetchAll({ port: sidecar.port, path: "/events/a" });
     expect(response.status).toBe(404);
     expect(response.body).toBe(json("no_route", "no route: the X-Nuts-Route header names none"));
   });

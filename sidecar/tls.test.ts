@@ -4,23 +4,22 @@
  * and `nats_tls_key` streams messages; one without a client certificate, with a certificate
  * from another CA, or without the CA to trust the server is refused with nats_unavailable.
  */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import type { NatsServer } from "../testing/nats-server.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
 import { makeTlsCertificates, type TlsCertificates } from "../testing/tls-certs.js";
 import { type Config, ConfigError, type RouteOptions, resolveConfig } from "./config.js";
 import { createLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
 const NATS_UNAVAILABLE =
   '{"error":"nats_unavailable","message":"NATS is not reachable right now; retry shortly"}';
 
 let certs: TlsCertificates;
+let harness: Harness;
 let nats: NatsServer;
-let nc: NatsConnection;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 let config: Config;
 let port: number;
 const open: SseClient[] = [];
@@ -70,22 +69,16 @@ function routes(): Record<string, RouteOptions> {
 
 beforeAll(async () => {
   certs = await makeTlsCertificates();
-  nats = await startNatsServer({
-    tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, verify: true },
+  harness = await startHarness({
+    server: { tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, verify: true } },
+    connect: { tls: { caFile: certs.ca, certFile: certs.clientCert, keyFile: certs.clientKey } },
   });
-  nc = await connect({
-    ...nats.connectOptions(),
-    tls: { caFile: certs.ca, certFile: certs.clientCert, keyFile: certs.clientKey },
-  });
-  await (await jetstreamManager(nc)).streams.add({ name: "EVENTS", subjects: ["events.>"] });
-  config = resolveConfig({ routes: routes() });
-  sidecar = await startSidecar(
-    config,
-    { type: "tcp", host: "127.0.0.1", port: 0 },
+  nats = harness.nats;
+  sidecar = await harness.startSidecar(
+    { routes: routes() },
     createLogger("debug", (line) => logLines.push(line)),
   );
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  port = sidecar.address.port;
+  ({ config, port } = sidecar);
 });
 
 afterEach(() => {
@@ -93,9 +86,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
+  await harness?.stop();
   await certs?.remove();
 });
 
@@ -139,7 +130,7 @@ describe("a route with nats_tls_ca, nats_tls_cert and nats_tls_key", () => {
         ),
       );
 
-      const seq = (await jetstream(nc).publish(`events.tls-${route}`, '{"over":"tls"}')).seq;
+      const seq = (await harness.js.publish(`events.tls-${route}`, '{"over":"tls"}')).seq;
       const [message] = await client.waitForMessages(1);
       expect(message?.raw).toMatch(
         new RegExp(

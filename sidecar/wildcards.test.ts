@@ -5,20 +5,11 @@
  * all deliver exactly the matching messages, once each and in stream order, also when
  * patterns overlap. Without authorization, wildcards are a 400.
  */
-import {
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
-import { resolveConfig } from "./config.js";
-import { silentLogger } from "./log.js";
-import { type RunningSidecar, startSidecar } from "./server.js";
 
 const SECRET = "wildcards-test-hmac-secret-32-bytes-long";
 const RING_SIZE = 16;
@@ -37,11 +28,9 @@ const TOPICS = [
 ];
 const BEFORE_START = 100;
 
-let nats: NatsServer;
-let nc: NatsConnection;
+let harness: Harness;
 let js: JetStreamClient;
-let jsm: JetStreamManager;
-let sidecar: RunningSidecar;
+let sidecar: TestSidecar;
 let port: number;
 let token: string;
 const open: SseClient[] = [];
@@ -105,13 +94,8 @@ function source() {
   return only;
 }
 
-async function sidecarCaughtUp(): Promise<void> {
-  const last = (await jsm.streams.info("EVENTS")).state.last_seq;
-  await eventually(() => source().head >= last, `the sidecar to see seq ${last}`);
-}
-
-async function consumerCount(): Promise<number> {
-  return (await jsm.consumers.list("EVENTS").next()).length;
+function sidecarCaughtUp(): Promise<number> {
+  return harness.caughtUp(source());
 }
 
 /**
@@ -129,11 +113,8 @@ async function settle(clients: SseClient[], marker = "orders.zz"): Promise<numbe
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect(nats.connectOptions());
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+  harness = await startHarness();
+  ({ js } = harness);
   for (let index = 0; index < BEFORE_START; index++) {
     await publish(TOPICS[index % TOPICS.length] as string);
   }
@@ -142,22 +123,17 @@ beforeAll(async () => {
     .setExpirationTime("10m")
     .sign(new TextEncoder().encode(SECRET));
   const base = {
-    nats_url: nats.url,
+    nats_url: harness.nats.url,
     stream_name: "EVENTS",
     topic_prefix: "events.",
     path_prefix: "/events",
     ring_size: RING_SIZE,
     heartbeat_interval: 0,
   };
-  sidecar = await startSidecar(
-    resolveConfig({
-      routes: { auth: { ...base, subscriber_jwt_key: SECRET }, open: base },
-    }),
-    { type: "tcp", host: "127.0.0.1", port: 0 },
-    silentLogger,
-  );
-  if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
-  port = sidecar.address.port;
+  sidecar = await harness.startSidecar({
+    routes: { auth: { ...base, subscriber_jwt_key: SECRET }, open: base },
+  });
+  port = sidecar.port;
   await sidecarCaughtUp();
 });
 
@@ -165,11 +141,7 @@ afterEach(() => {
   for (const client of open.splice(0)) client.abort();
 });
 
-afterAll(async () => {
-  await sidecar?.stop();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => harness?.stop());
 
 describe("without subscriber authorization", () => {
   it.for([
@@ -296,7 +268,10 @@ describe("replay of wildcard topics", () => {
       const live = await publish("orders.a");
       const marker = await settle([client]);
       expect(client.messageIds).toEqual([...expected, live, marker]);
-      await eventually(async () => (await consumerCount()) === 1, "the replay consumer to go");
+      await eventually(
+        async () => (await harness.consumerCount()) === 1,
+        "the replay consumer to go",
+      );
     },
   );
 
@@ -310,7 +285,10 @@ describe("replay of wildcard topics", () => {
     const marker = await publish("c.b");
     await client.waitFor(() => client.messageIds.includes(marker), "the marker");
     expect(client.messageIds).toEqual([...expected, marker]);
-    await eventually(async () => (await consumerCount()) === 1, "the replay consumer to go");
+    await eventually(
+      async () => (await harness.consumerCount()) === 1,
+      "the replay consumer to go",
+    );
   });
 
   it("replays a pattern together with the literals it covers, each message once", async () => {

@@ -5,22 +5,18 @@
  * served correctly; afterwards the sidecar is the same process, still streams, has let go of
  * every connection, and nothing outside the route's `events.` prefix was ever delivered.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "./nats-server.js";
-import { buildNuts } from "./nuts-cli.js";
+import { buildNuts, eventsCaddyfile, type NutsRun, startNutsRun } from "./nuts-cli.js";
+import { childrenOf, freePort, isAlive } from "./processes.js";
 import { eventually, openSse, type SseClient } from "./sse-client.js";
-
-const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const toolsBin = join(repoRoot, ".tools", "bin");
 
 /** Payload markers: anything carrying SECRET_MARK in a response is a leak. */
 const SECRET_MARK = `secret-${process.pid}-do-not-deliver`;
@@ -51,20 +47,10 @@ beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "nuts-hostile-"));
   port = await freePort();
   const config = join(workDir, "Caddyfile");
-  await writeFile(
-    config,
-    `:${port} {
-\troute /events* {
-\t\tnuts {
-\t\t\tnats_url ${nats.url}
-\t\t\tstream_name EVENTS
-\t\t\ttopic_prefix events.
-\t\t}
-\t}
-}
-`,
-  );
-  run = await startNutsRun(config, join(workDir, "run"));
+  await writeFile(config, eventsCaddyfile(port, nats.url));
+  const runtimeDir = join(workDir, "run");
+  await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
+  run = await startNutsRun(config, runtimeDir, 30_000);
   const sidecar = childrenOf(run.pid).find((child) => child.role === "sidecar");
   if (!sidecar) throw new Error(`no sidecar child of nuts run ${run.pid}`);
   sidecarPid = sidecar.pid;
@@ -716,93 +702,6 @@ async function openWitness(path: string): Promise<SseClient> {
   return client;
 }
 
-interface NutsRun {
-  process: ChildProcess;
-  pid: number;
-  stderr(): string;
-  kill(): Promise<void>;
-}
-
-/** Starts `nuts run` and waits until it serves. */
-async function startNutsRun(configFile: string, runtimeDir: string): Promise<NutsRun> {
-  await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) => !name.startsWith("NATS_") && name !== "NUTS_CADDY",
-    ),
-  );
-  const child = spawn(
-    process.execPath,
-    [join(repoRoot, "bin", "nuts.js"), "run", "--config", configFile, "--runtime-dir", runtimeDir],
-    {
-      env: { ...env, PATH: [toolsBin, process.env.PATH ?? ""].join(delimiter) },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  // Caddy logs every refused request; keep the start and the end only.
-  const keep = (text: string) => (text.length > 200_000 ? text.slice(-100_000) : text);
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout = keep(stdout + chunk);
-  });
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr = keep(stderr + chunk);
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  await eventually(
-    () => {
-      if (gone) throw new Error(`nuts run exited:\n${stdout}\n${stderr}`);
-      return stdout.includes("nuts: press Ctrl-C to stop\n");
-    },
-    "nuts run to serve",
-    30_000,
-  );
-  return {
-    process: child,
-    pid: child.pid as number,
-    stderr: () => stderr,
-    async kill() {
-      if (gone) return;
-      const children = childrenOf(child.pid as number);
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        for (const each of children) if (isAlive(each.pid)) process.kill(each.pid, "SIGKILL");
-      }, 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/** The direct children of a process, from /proc. */
-function childrenOf(parent: number): { pid: number; role: "sidecar" | "caddy" | "other" }[] {
-  const found: { pid: number; role: "sidecar" | "caddy" | "other" }[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== parent) continue;
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      const role = argv.includes("sidecar")
-        ? "sidecar"
-        : /caddy$/.test(argv[0] ?? "")
-          ? "caddy"
-          : "other";
-      found.push({ pid: Number(entry), role });
-    } catch {
-      // The process went away while we looked.
-    }
-  }
-  return found;
-}
-
 function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
@@ -822,24 +721,4 @@ async function settledFdCount(pid: number): Promise<number> {
 function rssKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port: bound } = server.address() as { port: number };
-      server.close(() => resolve(bound));
-    });
-  });
 }

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,7 @@ import {
   fmtCreds,
 } from "@nats-io/jwt";
 import { type Authenticator, credsAuthenticator } from "@nats-io/transport-node";
+import { freePort } from "./processes.js";
 
 export interface NatsServerOptions {
   /** How clients must authenticate. @default none */
@@ -282,18 +283,6 @@ function sendsInfo(port: number): Promise<boolean> {
     socket.setTimeout(1000, () => finish(false));
     socket.once("error", () => finish(false));
     socket.once("data", (data) => finish(data.toString("utf8").startsWith("INFO")));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
   });
 }
 

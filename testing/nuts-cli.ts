@@ -2,11 +2,12 @@
  * Runs the real `nuts` command (`node bin/nuts.js ...`, which loads the compiled dist/) as a
  * child process, the way a user would, and collects its exit code and output.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { childrenOf, isAlive } from "./processes.js";
 
 export interface NutsResult {
   /** Exit code; null if a signal ended it. */
@@ -23,6 +24,7 @@ export interface RunNutsOptions {
 }
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+const toolsBin = join(repoRoot, ".tools", "bin");
 const compiledEntry = join(repoRoot, "dist", "cli", "main.js");
 const SOURCE_FOLDERS = ["cli", "sidecar", "caddy"];
 const BUILD_LOCK = join(tmpdir(), `nuts-build-${Buffer.from(repoRoot).toString("hex")}.lock`);
@@ -50,6 +52,141 @@ export async function runNuts(args: string[], options: RunNutsOptions = {}): Pro
     child.once("close", (exitCode) => resolve(exitCode));
   });
   return { code, stdout, stderr };
+}
+
+/** PATH with the project's `.tools/bin` (caddy, nats-server) first. */
+export function pathWithTools(): string {
+  return [toolsBin, process.env.PATH ?? ""].join(delimiter);
+}
+
+/**
+ * A Caddyfile whose site on `:port` streams the EVENTS stream (topic prefix `events.`) under
+ * /events; `extra` (whole lines, tab-indented) goes at the end of the site block.
+ */
+export function eventsCaddyfile(port: number, natsUrl: string, extra = ""): string {
+  return `:${port} {
+\troute /events* {
+\t\tnuts {
+\t\t\tnats_url ${natsUrl}
+\t\t\tstream_name EVENTS
+\t\t\ttopic_prefix events.
+\t\t}
+\t}
+${extra}}
+`;
+}
+
+/** A running `nuts run`; its output is kept (the start and the end of a long one). */
+export interface NutsRun {
+  process: ChildProcess;
+  pid: number;
+  runtimeDir: string;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForStderr(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** SIGTERM; SIGKILL for it and its children if it has not exited after 15 s. */
+  kill(): Promise<void>;
+}
+
+/** Output past this is cut to its last half: Caddy logs every refused request. */
+const MAX_OUTPUT_CHARS = 200_000;
+
+/**
+ * Starts `nuts run --config <configFile> --runtime-dir <runtimeDir>` with `.tools/bin` on PATH
+ * and no NATS_* or NUTS_CADDY from this process, and waits until it has printed what it serves.
+ * A run that does not get there is killed.
+ */
+export async function startNutsRun(
+  configFile: string,
+  runtimeDir: string,
+  startupTimeoutMs = 20_000,
+): Promise<NutsRun> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith("NATS_") && name !== "NUTS_CADDY",
+    ),
+  );
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, "bin", "nuts.js"), "run", "--config", configFile, "--runtime-dir", runtimeDir],
+    { env: { ...env, PATH: pathWithTools() }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  const keep = (text: string) =>
+    text.length > MAX_OUTPUT_CHARS ? text.slice(-MAX_OUTPUT_CHARS / 2) : text;
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout = keep(stdout + chunk);
+    notify();
+  });
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr = keep(stderr + chunk);
+    notify();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      resolve({ code, signal });
+      notify();
+    }),
+  );
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+
+  const waitFor = (read: () => string, pattern: RegExp, timeoutMs = 20_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(
+          new Error(`timed out waiting for ${pattern}\nstdout:\n${stdout}\nstderr:\n${stderr}`),
+        );
+      }, timeoutMs);
+      const check = () => {
+        const match = read().match(pattern);
+        if (match || gone) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          if (match) resolve(match);
+          else reject(new Error(`nuts run exited\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+        }
+      };
+      waiters.add(check);
+      check();
+    });
+
+  const run: NutsRun = {
+    process: child,
+    pid: child.pid as number,
+    runtimeDir,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    waitForStderr: (pattern) => waitFor(() => stderr, pattern),
+    async kill() {
+      if (gone) return;
+      const children = childrenOf(run.pid);
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        for (const each of children) if (isAlive(each.pid)) process.kill(each.pid, "SIGKILL");
+      }, 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  try {
+    await waitFor(() => stdout, /nuts: press Ctrl-C to stop\n/, startupTimeoutMs);
+  } catch (error) {
+    await run.kill();
+    throw error;
+  }
+  return run;
 }
 
 /**

@@ -4,10 +4,11 @@
  */
 import { setDefaultTimeout, setWorldConstructor, World } from "@cucumber/cucumber";
 import type { Browser, Page } from "playwright-core";
+import { freePort } from "../../testing/processes.js";
 import type { HttpResponse } from "./http.js";
 import type { TestNats } from "./nats.js";
 import { NetworkLink } from "./network.js";
-import { freePort, NutsRun } from "./nuts-run.js";
+import { NutsRun } from "./nuts-run.js";
 import { SseClient } from "./sse-client.js";
 
 /** A step waits for conditions with its own deadlines; this only stops a step that hangs. */
