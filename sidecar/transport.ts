@@ -186,7 +186,7 @@ export class NatsTransport {
       reconnectTimeWait: reconnectWaitMs,
       maxReconnectAttempts: maxReconnects,
       // Notice a server that stops answering (but keeps the socket) within seconds.
-      pingInterval: 5_000,
+      pingInterval: 3_000,
       maxPingOut: 2,
       timeout: 5_000,
       // The files are read by nats.js when it connects; a missing one is reported as the reason.
