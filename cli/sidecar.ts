@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { resolveConfig } from "../sidecar/config.js";
+import { type Config, ConfigError, resolveConfig } from "../sidecar/config.js";
 import { parseListen } from "../sidecar/listen.js";
 import { createLogger } from "../sidecar/log.js";
 import { startSidecar } from "../sidecar/server.js";
@@ -14,7 +14,15 @@ export function registerSidecar(program: Command): void {
     .option("--listen <address>", "unix:/path/to/nuts.sock or 127.0.0.1:PORT", "127.0.0.1:8787")
     .action(
       action(async (options: { config: string; listen: string }) => {
-        const config = resolveConfig(await readJson(options.config));
+        const raw = await readJson(options.config);
+        let config: Config;
+        try {
+          config = resolveConfig(raw);
+        } catch (error) {
+          if (error instanceof ConfigError)
+            throw new UserError(`${options.config}: ${error.message}`);
+          throw error;
+        }
         const listen = parseListen(options.listen);
         const log = createLogger();
         const sidecar = await startSidecar(config, listen, log).catch(
