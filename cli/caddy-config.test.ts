@@ -8,6 +8,7 @@ import {
   findCaddy,
   siteAddresses,
   withPrivateAdmin,
+  withQuietProxyLog,
 } from "./caddy-config.js";
 
 let dir: string;
@@ -80,6 +81,25 @@ describe("withPrivateAdmin", () => {
       disabled: true,
       config: { persist: false },
     });
+  });
+});
+
+describe("withQuietProxyLog", () => {
+  it("keeps only errors from the reverse proxy, whose warnings a leaving browser triggers", () => {
+    expect(withQuietProxyLog({ apps: {} })).toEqual({
+      apps: {},
+      logging: {
+        logs: {
+          default: { exclude: ["http.handlers.reverse_proxy"] },
+          proxy: { include: ["http.handlers.reverse_proxy"], level: "ERROR" },
+        },
+      },
+    });
+  });
+
+  it("leaves a config that sets up its own logging alone", () => {
+    const config = { apps: {}, logging: { logs: { default: { level: "DEBUG" } } } };
+    expect(withQuietProxyLog(config)).toBe(config);
   });
 });
 

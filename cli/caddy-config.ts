@@ -139,6 +139,25 @@ export function withPrivateAdmin(config: CaddyJson, adminSocket: string): CaddyJ
   return { ...config, admin };
 }
 
+/**
+ * Every browser that leaves an event stream makes Caddy's reverse proxy log a warning
+ * ("aborting with incomplete response"); thousands of them in a reconnect storm. Unless the
+ * config sets up logging itself, the proxy's log keeps errors only.
+ */
+export function withQuietProxyLog(config: CaddyJson): CaddyJson {
+  if (config.logging !== undefined) return config;
+  const proxy = "http.handlers.reverse_proxy";
+  return {
+    ...config,
+    logging: {
+      logs: {
+        default: { exclude: [proxy] },
+        proxy: { include: [proxy], level: "ERROR" },
+      },
+    },
+  };
+}
+
 /** `http://localhost:8080`-style URLs for every address the HTTP servers listen on. */
 export function siteAddresses(config: CaddyJson): string[] {
   const addresses: string[] = [];

@@ -20,6 +20,7 @@ import {
   findCaddy,
   siteAddresses,
   withPrivateAdmin,
+  withQuietProxyLog,
 } from "./caddy-config.js";
 import { action, isUserFacing, UserError } from "./errors.js";
 import {
@@ -85,12 +86,14 @@ async function runNuts(flags: RunFlags): Promise<void> {
     );
     const sidecarAddress = checkListen(adapted.listen);
     const caddyJson = withPrivateAdmin(
-      await caddyJsonOf(adapted.caddy, {
-        caddyBinary,
-        runtimeDir: runtime.path,
-        env: process.env,
-        sourceFile: flags.config,
-      }),
+      withQuietProxyLog(
+        await caddyJsonOf(adapted.caddy, {
+          caddyBinary,
+          runtimeDir: runtime.path,
+          env: process.env,
+          sourceFile: flags.config,
+        }),
+      ),
       runtime.caddyAdminSocket,
     );
     return {
