@@ -10,8 +10,11 @@ export class ConnectionLimits {
   private readonly perRoute = new Map<string, number>();
   private readonly perAddress = new Map<string, number>();
 
-  /** Takes a slot or throws a retryable refusal; returns the function that gives it back. */
-  acquire(route: RouteConfig, clientIp: string): () => void {
+  /**
+   * Takes a slot or throws a retryable refusal; returns the function that gives it back. The
+   * client's address is only looked up when the route limits connections per address.
+   */
+  acquire(route: RouteConfig, clientIp: () => string): () => void {
     const routeCount = this.perRoute.get(route.name) ?? 0;
     if (route.maxConnections !== null && routeCount >= route.maxConnections) {
       throw new RequestError(
@@ -23,8 +26,9 @@ export class ConnectionLimits {
         },
       );
     }
-    const addressKey = `${route.name}\u0000${clientIp}`;
-    const addressCount = this.perAddress.get(addressKey) ?? 0;
+    const addressKey =
+      route.maxConnectionsPerIp === null ? undefined : `${route.name}\u0000${clientIp()}`;
+    const addressCount = addressKey === undefined ? 0 : (this.perAddress.get(addressKey) ?? 0);
     if (route.maxConnectionsPerIp !== null && addressCount >= route.maxConnectionsPerIp) {
       throw new RequestError(
         429,
@@ -36,13 +40,13 @@ export class ConnectionLimits {
       );
     }
     this.perRoute.set(route.name, routeCount + 1);
-    this.perAddress.set(addressKey, addressCount + 1);
+    if (addressKey !== undefined) this.perAddress.set(addressKey, addressCount + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       decrement(this.perRoute, route.name);
-      decrement(this.perAddress, addressKey);
+      if (addressKey !== undefined) decrement(this.perAddress, addressKey);
     };
   }
 

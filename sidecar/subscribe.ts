@@ -20,6 +20,8 @@ import { describe } from "./transport.js";
 
 export type SidecarEnv = { Bindings: HttpBindings; Variables: { route: RouteConfig } };
 
+const SUBSCRIBER_CLOSED = new Error("the subscriber's stream ended");
+
 /** How long a request waits for a source that is still starting before it is refused. */
 const STARTING_GRACE_MS = 3_000;
 
@@ -60,8 +62,7 @@ export function subscribeHandler({ hub, clients, limits, authorizers, log }: Sub
         });
         await authorizer.authorize(token, topics);
       }
-      release = limits.acquire(
-        route,
+      release = limits.acquire(route, () =>
         clientIpOf(c.req.header("x-forwarded-for"), c.env.incoming.socket?.remoteAddress),
       );
       const source = hub.source(route);
@@ -103,7 +104,8 @@ function stream(
     writeTimeoutMs: route.writeTimeoutMs,
     maxBufferedBytes: route.maxBufferedBytes,
     onClose: (reason) => {
-      abort.abort();
+      // A plain reason: abort() without one builds a DOMException with a stack trace per client.
+      abort.abort(SUBSCRIBER_CLOSED);
       source.detach(subscriber);
       clients.remove(route, subscriber);
       release();
