@@ -75,9 +75,7 @@ export class RouteSource {
 
   /** Number of subscribers attached for live delivery (for tests and metrics). */
   get subscriberCount(): number {
-    const attached = new Set<Subscriber>(this.patternSubscribers);
-    for (const set of this.subscribersByTopic.values()) for (const each of set) attached.add(each);
-    return attached.size;
+    return this.attachedSubscribers().size;
   }
 
   get topicCount(): number {
@@ -218,6 +216,13 @@ export class RouteSource {
       event: "skipped",
       data: JSON.stringify({ topic, reason: "max_event_size", size: data.byteLength }),
     });
+  }
+
+  /** Every subscriber attached for live delivery, once each (a client may watch several topics). */
+  private attachedSubscribers(): Set<Subscriber> {
+    const attached = new Set<Subscriber>(this.patternSubscribers);
+    for (const set of this.subscribersByTopic.values()) for (const each of set) attached.add(each);
+    return attached;
   }
 
   private currentRing(): Ring {
@@ -391,9 +396,7 @@ export class RouteSource {
     this.head = position;
     this.ring = new Ring(this.options.ringSize, position);
     const frame = encodeEvent({ id: position, event: "reset", data: JSON.stringify({ reason }) });
-    const subscribers = new Set<Subscriber>(this.patternSubscribers);
-    for (const set of this.subscribersByTopic.values())
-      for (const each of set) subscribers.add(each);
+    const subscribers = this.attachedSubscribers();
     for (const subscriber of subscribers) {
       subscriber.reset(position, frame);
       if (reason !== "stream_purged") subscriber.close({ type: "stream_reset", reason });

@@ -35,16 +35,15 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   await run(opensslBinary(), args, { cwd: dir });
 }
 
+/** `openssl req` arguments for a new unencrypted P-256 key. */
+const NEW_P256_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
 /** A self-signed CA: `<name>.pem` and `<name>-key.pem`. */
 async function makeCa(dir: string, name: string): Promise<void> {
   await openssl(dir, [
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
+    ...NEW_P256_KEY,
     "-keyout",
     `${name}-key.pem`,
     "-out",
@@ -69,11 +68,7 @@ async function makeLeaf(
 ): Promise<void> {
   await openssl(dir, [
     "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
+    ...NEW_P256_KEY,
     "-keyout",
     `${name}-key.pem`,
     "-out",
