@@ -249,11 +249,27 @@ describe("Subscriber", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("waits in writeAndWait until the client has taken the bytes", async () => {
+  it("writes a catch-up as one write, without the frames the client already has", () => {
+    const { response, subscriber } = makeSubscriber();
+    subscriber.deliver(2, frame("b"));
+    const written = subscriber.deliverAll([
+      { seq: 1, frame: frame("a") },
+      { seq: 2, frame: frame("b") },
+      { seq: 3, frame: frame("c") },
+      { seq: 4, frame: frame("d") },
+    ]);
+    expect(written).toBe(true);
+    expect(response.written).toEqual(["b", "cd"]);
+    expect(subscriber.position).toBe(4);
+    expect(subscriber.deliverAll([{ seq: 4, frame: frame("d") }])).toBe(true);
+    expect(response.written).toEqual(["b", "cd"]);
+  });
+
+  it("waits in deliverAndWait until the client has taken the bytes", async () => {
     const { response, subscriber } = makeSubscriber({ maxBufferedBytes: 1 << 20 });
     response.accepting = false;
     let done = false;
-    const waiting = subscriber.writeAndWait(1, frame("x")).then(() => {
+    const waiting = subscriber.deliverAndWait([{ seq: 1, frame: frame("x") }]).then(() => {
       done = true;
     });
     await Promise.resolve();

@@ -160,13 +160,13 @@ export class RouteSource {
       const missedBytes = missed.reduce((sum, entry) => sum + entry.frame.byteLength, 0);
       if (missedBytes <= SYNCHRONOUS_CATCH_UP_BYTES) {
         // The hand-over: these few and then live delivery, with no await in between.
-        for (const entry of missed) subscriber.deliver(entry.seq, entry.frame);
+        subscriber.deliverAll(missed);
         subscriber.position = Math.max(subscriber.position, upTo);
         break;
       }
       // Many to catch up on: written at the client's pace, like a replay, then look again.
-      for (const entry of missed) {
-        await subscriber.writeAndWait(entry.seq, entry.frame);
+      for (const batch of batchesOf(missed, SYNCHRONOUS_CATCH_UP_BYTES)) {
+        await subscriber.deliverAndWait(batch);
         if (signal.aborted || subscriber.closed) return { type: "aborted" };
       }
       subscriber.position = Math.max(subscriber.position, upTo);
@@ -246,7 +246,7 @@ export class RouteSource {
       onMessage: async (seq, subject, data, time) => {
         const topic = topicOf(topicPrefix, subject);
         if (!subscriber.filter.matches(topic)) return false;
-        await subscriber.writeAndWait(seq, this.frame(seq, topic, data, time));
+        await subscriber.deliverAndWait([{ seq, frame: this.frame(seq, topic, data, time) }]);
         return true;
       },
     });
@@ -416,6 +416,22 @@ export class RouteSource {
       if (subscriber.filter.matches(topic)) subscriber.deliver(message.seq, frame);
     }
   }
+}
+
+/** Consecutive runs of entries of about `bytes` each (a longer single entry is a run alone). */
+function* batchesOf<T extends { frame: Uint8Array }>(entries: readonly T[], bytes: number) {
+  let batch: T[] = [];
+  let size = 0;
+  for (const entry of entries) {
+    if (batch.length > 0 && size + entry.frame.byteLength > bytes) {
+      yield batch;
+      batch = [];
+      size = 0;
+    }
+    batch.push(entry);
+    size += entry.frame.byteLength;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 function isStreamNotFound(error: unknown): boolean {

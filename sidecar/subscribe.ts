@@ -90,10 +90,14 @@ function stream(
 ): void {
   const response = c.env.outgoing;
   const position = cursor ?? source.head;
+  // The stream ends when the connection does, so it needs no chunked framing: each frame goes
+  // to the socket as the very bytes built once for every client, in one write.
+  response.removeHeader("Transfer-Encoding");
   response.writeHead(200, {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
+    Connection: "close",
     ...corsHeaders(route, c.req.header("origin")),
   });
   response.socket?.setNoDelay(true);
