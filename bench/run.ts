@@ -3,9 +3,10 @@
  * (NUTS through Caddy, the NUTS sidecar direct, nginx + nchan, the minimal Node server), runs
  * the scenarios against it with one load generator process, and writes the results.
  *
- *   npx tsx bench/run.ts [--quick] [--runs N] [--systems nuts-caddy,nchan] [--cpu-prof DIR]
+ *   npx tsx bench/run.ts [--quick] [--runs N] [--systems nuts-caddy,nchan]
+ *                        [--scenarios fanout,many-topics,storm,replay] [--cpu-prof DIR]
  *
- * Writes bench/results/<timestamp>.json; a full run of all systems also writes
+ * Writes bench/results/<timestamp>.json; a full run of all systems and scenarios also writes
  * docs/benchmarks.json, docs/benchmarks.md and docs/benchmarks.svg.
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -41,6 +42,7 @@ const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const STREAM = "EVENTS";
 const TOPIC_PREFIX = "events.";
 const REPLAY_TOPIC = "replay";
+const SCENARIO_NAMES = ["fanout", "many-topics", "storm", "replay"];
 
 const startedAt = Date.now();
 /**
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       runs: { type: "string" },
       systems: { type: "string" },
+      scenarios: { type: "string" },
       "cpu-prof": { type: "string" },
     },
   });
@@ -70,6 +73,11 @@ async function main(): Promise<void> {
   for (const name of systems) {
     if (!SYSTEM_NAMES.includes(name))
       throw new Error(`unknown system ${name}; one of ${SYSTEM_NAMES.join(", ")}`);
+  }
+  const scenarios = new Set(values.scenarios?.split(",") ?? SCENARIO_NAMES);
+  for (const name of scenarios) {
+    if (!SCENARIO_NAMES.includes(name))
+      throw new Error(`unknown scenario ${name}; one of ${SCENARIO_NAMES.join(", ")}`);
   }
   const started = Date.now();
   const limits = fileLimits();
@@ -151,10 +159,10 @@ async function main(): Promise<void> {
             replayTopic: REPLAY_TOPIC,
             log,
           };
-          result.fanout = await fanout(context);
-          result.manyTopics = await manyTopics(context);
-          result.storm = await reconnectStorm(context);
-          result.replay = await replay(context);
+          if (scenarios.has("fanout")) result.fanout = await fanout(context);
+          if (scenarios.has("many-topics")) result.manyTopics = await manyTopics(context);
+          if (scenarios.has("storm")) result.storm = await reconnectStorm(context);
+          if (scenarios.has("replay")) result.replay = await replay(context);
         } catch (error) {
           result.error = (error as Error).message;
           log(`${name} failed: ${result.error}`);
@@ -202,7 +210,9 @@ async function main(): Promise<void> {
   const report = renderReport(results, profile);
   writeFileSync(join(resultsDir, `${stamp}.md`), report);
   log(`results in ${resultsFile}`);
-  if (profile.name === "full" && systems.length === SYSTEM_NAMES.length) {
+  const everything =
+    systems.length === SYSTEM_NAMES.length && scenarios.size === SCENARIO_NAMES.length;
+  if (profile.name === "full" && everything) {
     writeFileSync(
       join(repoRoot, "docs", "benchmarks.json"),
       `${JSON.stringify(results, null, 2)}\n`,

@@ -116,6 +116,9 @@ async function runNuts(flags: RunFlags): Promise<void> {
   const sidecarCommand = (generation: Generation): SidecarCommand => ({
     command: process.execPath,
     args: [
+      // Node's own options (`node --max-old-space-size=… nuts run`) apply to the sidecar too,
+      // as with child_process.fork.
+      ...process.execArgv,
       join(projectRoot, "bin", "nuts.js"),
       "sidecar",
       "--config",

@@ -26,6 +26,10 @@ class FakeResponse extends EventEmitter {
     return this.accepting;
   }
 
+  cork(): void {}
+
+  uncork(): void {}
+
   end(): void {
     this.ended = true;
   }
@@ -263,6 +267,22 @@ describe("Subscriber", () => {
     expect(subscriber.position).toBe(4);
     expect(subscriber.deliverAll([{ seq: 4, frame: frame("d") }])).toBe(true);
     expect(response.written).toEqual(["b", "cd"]);
+  });
+
+  it("writes the bytes shared by a topic's clients, or only what a client lacks", () => {
+    const behind = makeSubscriber();
+    const ahead = makeSubscriber();
+    ahead.subscriber.deliver(1, frame("a"));
+    const frames = [
+      { seq: 1, frame: frame("a") },
+      { seq: 2, frame: frame("b") },
+    ];
+    const joined = frame("ab");
+    expect(behind.subscriber.deliverJoined(frames, joined)).toBe(true);
+    expect(ahead.subscriber.deliverJoined(frames, joined)).toBe(true);
+    expect(behind.response.written).toEqual(["ab"]);
+    expect(ahead.response.written).toEqual(["a", "b"]);
+    expect([behind.subscriber.position, ahead.subscriber.position]).toEqual([2, 2]);
   });
 
   it("waits in deliverAndWait until the client has taken the bytes", async () => {

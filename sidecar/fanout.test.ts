@@ -110,6 +110,33 @@ describe("fan-out", () => {
   });
 });
 
+describe("a burst of messages", () => {
+  it("reaches clients of one topic, of several topics and of another topic complete and in order", async () => {
+    const onlyA = await stream("/events?topic=burst-a");
+    const both = await stream("/events?topic=burst-a&topic=burst-b");
+    const onlyB = await stream("/events?topic=burst-b");
+    await Promise.all([onlyA, both, onlyB].map((client) => client.waitForEvents(1)));
+
+    // Published without waiting for each ack, so they arrive together and are written together.
+    const topics = Array.from({ length: 40 }, (_, index) =>
+      index % 3 === 1 ? "burst-b" : "burst-a",
+    );
+    const acks = await Promise.all(
+      topics.map((topic, index) => js.publish(`events.${topic}`, `{"n":${index}}`)),
+    );
+    const seqs = acks.map((ack) => ack.seq);
+    const seqsOf = (topic: string) => seqs.filter((_, index) => topics[index] === topic);
+    await Promise.all([
+      onlyA.waitForMessages(seqsOf("burst-a").length),
+      both.waitForMessages(seqs.length),
+      onlyB.waitForMessages(seqsOf("burst-b").length),
+    ]);
+    expect(onlyA.messageIds).toEqual(seqsOf("burst-a"));
+    expect(both.messageIds).toEqual(seqs);
+    expect(onlyB.messageIds).toEqual(seqsOf("burst-b"));
+  });
+});
+
 describe("a client that cannot keep up", () => {
   const PAYLOAD = "x".repeat(128 * 1024);
   const COUNT = 128;

@@ -3,7 +3,7 @@ import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import { type StreamEvent, watchStream } from "./advisories.js";
 import type { Logger } from "./log.js";
 import { replayFromStream } from "./replay.js";
-import { Ring } from "./ring.js";
+import { Ring, type RingEntry } from "./ring.js";
 import { encodeEvent, encodeMessage } from "./sse.js";
 import type { Subscriber } from "./subscriber.js";
 import { topicOf } from "./topics.js";
@@ -54,6 +54,8 @@ export class RouteSource {
   private readonly subscribersByTopic = new Map<string, Set<Subscriber>>();
   /** Subscribers with wildcard topics, matched against every message. */
   private readonly patternSubscribers = new Set<Subscriber>();
+  /** Messages framed in this tick, not written yet. */
+  private pending: RingEntry[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly stopping = new AbortController();
   private readonly running: Promise<void>;
@@ -393,6 +395,8 @@ export class RouteSource {
     reason: "stream_recreated" | "stream_deleted" | "stream_purged",
     position: number,
   ): void {
+    // What came before the reset reaches the clients before the reset does.
+    this.flush();
     this.head = position;
     this.ring = new Ring(this.options.ringSize, position);
     const frame = encodeEvent({ id: position, event: "reset", data: JSON.stringify({ reason }) });
@@ -403,17 +407,55 @@ export class RouteSource {
     }
   }
 
-  /** Frames a message once and writes the same bytes to every subscriber of its topic. */
+  /**
+   * Frames a message once. It is written when the messages that arrived with it have been
+   * framed too (`flush`, on the next tick): a burst costs each client one write, not one each.
+   */
   private dispatch(message: JsMsg): void {
     if (message.seq <= this.head) return;
     const topic = topicOf(this.options.topicPrefix, message.subject);
-    const frame = this.frame(message.seq, topic, message.data, message.time);
+    const entry = {
+      seq: message.seq,
+      topic,
+      frame: this.frame(message.seq, topic, message.data, message.time),
+    };
     this.head = message.seq;
-    this.ring?.push({ seq: message.seq, topic, frame });
-    const subscribers = this.subscribersByTopic.get(topic);
-    if (subscribers) for (const subscriber of subscribers) subscriber.deliver(message.seq, frame);
-    for (const subscriber of this.patternSubscribers) {
-      if (subscriber.filter.matches(topic)) subscriber.deliver(message.seq, frame);
+    this.ring?.push(entry);
+    if (this.pending.push(entry) === 1) process.nextTick(() => this.flush());
+  }
+
+  /**
+   * Writes the pending messages: to a client of one topic the same bytes as to every other
+   * client of it, to a client of several topics or patterns its own selection, in stream order.
+   * A client that attached in between already has some of them; `position` skips those.
+   */
+  private flush(): void {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const byTopic = new Map<string, RingEntry[]>();
+    for (const entry of batch) {
+      const entries = byTopic.get(entry.topic);
+      if (entries) entries.push(entry);
+      else byTopic.set(entry.topic, [entry]);
+    }
+    const several = new Set<Subscriber>(this.patternSubscribers);
+    for (const [topic, entries] of byTopic) {
+      const subscribers = this.subscribersByTopic.get(topic);
+      if (!subscribers) continue;
+      let joined: Uint8Array | undefined;
+      for (const subscriber of subscribers) {
+        if (subscriber.filter.onlyTopic === undefined) {
+          several.add(subscriber);
+          continue;
+        }
+        joined ??=
+          entries.length === 1 ? entries[0]?.frame : Buffer.concat(entries.map((e) => e.frame));
+        subscriber.deliverJoined(entries, joined as Uint8Array);
+      }
+    }
+    for (const subscriber of several) {
+      subscriber.deliverAll(batch.filter((entry) => subscriber.filter.matches(entry.topic)));
     }
   }
 }

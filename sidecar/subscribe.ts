@@ -89,9 +89,15 @@ function stream(
   { clients, log }: Pick<SubscribeDeps, "clients" | "log">,
 ): void {
   const response = c.env.outgoing;
+  const socket = response.socket;
+  if (c.env.incoming.destroyed || socket === null || socket.destroyed) {
+    // The client left while we waited for the source.
+    release();
+    return;
+  }
   const position = cursor ?? source.head;
-  // The stream ends when the connection does, so it needs no chunked framing: each frame goes
-  // to the socket as the very bytes built once for every client, in one write.
+  // The stream ends when the connection does, so it needs no chunked framing: after the head,
+  // frames go to the socket as they are, the same bytes for every client.
   response.removeHeader("Transfer-Encoding");
   response.writeHead(200, {
     "Content-Type": "text/event-stream",
@@ -100,9 +106,12 @@ function stream(
     Connection: "close",
     ...corsHeaders(route, c.req.header("origin")),
   });
-  response.socket?.setNoDelay(true);
+  socket.setNoDelay(true);
+  // The head and the `connected` event leave in one write.
+  socket.cork();
+  response.flushHeaders();
   const abort = new AbortController();
-  const subscriber = new Subscriber(response, {
+  const subscriber = new Subscriber(socket, {
     topics,
     position,
     writeTimeoutMs: route.writeTimeoutMs,
@@ -127,11 +136,6 @@ function stream(
     },
   });
   clients.add(route, subscriber);
-  if (c.env.incoming.destroyed || response.socket === null || response.socket.destroyed) {
-    // The client left while we waited for the source: its `close` has fired already.
-    subscriber.close({ type: "client_left" });
-    return;
-  }
   subscriber.write(
     encodeEvent({
       id: position,
@@ -140,6 +144,7 @@ function stream(
       ...(route.retryMs === null ? {} : { retry: route.retryMs }),
     }),
   );
+  socket.uncork();
   catchUp(source, subscriber, cursor, abort.signal, route.replayMaxMessages).catch((error) => {
     log.warn("replay failed; the client will resume", {
       route: route.name,

@@ -1,4 +1,3 @@
-import type { ServerResponse } from "node:http";
 import { HEARTBEAT } from "./sse.js";
 import { TopicFilter } from "./topic-filter.js";
 
@@ -18,6 +17,22 @@ export interface SequencedFrame {
   frame: Uint8Array;
 }
 
+/**
+ * Where a subscriber's bytes go: the client's socket, once the response head is on its way.
+ * A `net.Socket` is one; tests use a fake.
+ */
+export interface EventSink {
+  write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  readonly writableNeedDrain: boolean;
+  end(): void;
+  destroy(): void;
+  on(event: "close" | "error" | "drain", listener: () => void): unknown;
+  off(event: "close" | "drain", listener: () => void): unknown;
+}
+
 export interface SubscriberOptions {
   topics: readonly string[];
   /** The stream sequence the client is positioned after. */
@@ -28,7 +43,8 @@ export interface SubscriberOptions {
 }
 
 /**
- * One connected SSE client. Frames are written straight to its socket; Node buffers what the
+ * One connected SSE client. Frames are written straight to its socket (no HTTP framing: the
+ * stream is delimited by the connection), at once, in one write each; Node buffers what the
  * client has not taken yet, and that buffer is bounded: past `maxBufferedBytes`, or when the
  * client has not drained it for `writeTimeoutMs`, the client is cut. It then reconnects with
  * its last id and loses nothing, and it never slows the others down.
@@ -41,18 +57,19 @@ export class Subscriber {
   lastWriteAt = Date.now();
   closed = false;
   private drainTimer: NodeJS.Timeout | undefined;
+  private corked = false;
 
   constructor(
-    private readonly response: ServerResponse,
+    private readonly sink: EventSink,
     private readonly options: SubscriberOptions,
   ) {
     this.topics = new Set(options.topics);
     this.filter = new TopicFilter(options.topics);
     this.position = options.position;
-    response.on("close", () => this.close({ type: "client_left" }));
+    sink.on("close", () => this.close({ type: "client_left" }));
     // A socket error (EPIPE, ECONNRESET) ends this client only, never the process.
-    response.on("error", () => this.close({ type: "client_left" }));
-    response.on("drain", () => this.drained());
+    sink.on("error", () => this.close({ type: "client_left" }));
+    sink.on("drain", () => this.drained());
   }
 
   /**
@@ -77,13 +94,26 @@ export class Subscriber {
     return this.write(fresh.length === 1 ? last.frame : Buffer.concat(fresh.map((e) => e.frame)));
   }
 
+  /**
+   * Delivers consecutive frames of one topic whose bytes are already joined: the very buffer
+   * every client of the topic gets.
+   */
+  deliverJoined(frames: readonly SequencedFrame[], joined: Uint8Array): boolean {
+    const first = frames[0];
+    const last = frames.at(-1);
+    if (first === undefined || last === undefined || this.closed) return !this.closed;
+    if (this.position >= first.seq) return this.deliverAll(frames);
+    this.position = last.seq;
+    return this.write(joined);
+  }
+
   /** Writes any frame (connected event, heartbeat). */
   write(frame: Uint8Array): boolean {
     if (this.closed) return false;
     this.lastWriteAt = Date.now();
-    const accepted = this.response.write(frame);
+    const accepted = this.sink.write(frame);
     if (accepted) return true;
-    const buffered = this.response.writableLength;
+    const buffered = this.sink.writableLength;
     if (buffered > this.options.maxBufferedBytes) {
       this.close({ type: "slow_client", bufferedBytes: buffered });
       return false;
@@ -100,16 +130,25 @@ export class Subscriber {
    * which must not race ahead of the client.
    */
   async deliverAndWait(frames: readonly SequencedFrame[]): Promise<void> {
-    if (!this.deliverAll(frames) || this.response.writableLength === 0 || this.closed) return;
-    if (!this.response.writableNeedDrain) return;
+    // Frames delivered in the same tick (a replay reads messages in bursts) leave in one write.
+    if (!this.corked && !this.closed) {
+      this.corked = true;
+      this.sink.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.sink.uncork();
+      });
+    }
+    if (!this.deliverAll(frames) || this.sink.writableLength === 0 || this.closed) return;
+    if (!this.sink.writableNeedDrain) return;
     await new Promise<void>((resolve) => {
       const done = () => {
-        this.response.off("drain", done);
-        this.response.off("close", done);
+        this.sink.off("drain", done);
+        this.sink.off("close", done);
         resolve();
       };
-      this.response.on("drain", done);
-      this.response.on("close", done);
+      this.sink.on("drain", done);
+      this.sink.on("close", done);
     });
   }
 
@@ -141,10 +180,10 @@ export class Subscriber {
       reason.type === "stream_reset"
     ) {
       // A clean end: what was written reaches the client, which then reconnects with its last id.
-      this.response.end();
+      this.sink.end();
     } else {
       // A client that cannot keep up gets no more bytes; it reconnects with its last id.
-      this.response.destroy();
+      this.sink.destroy();
     }
     this.options.onClose(reason);
   }

@@ -14,6 +14,11 @@ export class TopicFilter {
     this.patternTokens = this.patterns.map((pattern) => pattern.split("."));
   }
 
+  /** The one literal topic, when that is all the subscriber asked for (the common case). */
+  get onlyTopic(): string | undefined {
+    return this.topics.length === 1 && this.patterns.length === 0 ? this.topics[0] : undefined;
+  }
+
   matches(topic: string): boolean {
     if (this.literals.has(topic)) return true;
     if (this.patternTokens.length === 0) return false;

@@ -40,9 +40,12 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
 }
 `,
   );
+  // nuts run passes Node's options on to the sidecar: two profiles, the sidecar's the larger.
+  const profile = setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : [];
   const { child, output } = spawnLogged(
     process.execPath,
     [
+      ...profile,
       join(setup.repoRoot, "bin", "nuts.js"),
       "run",
       "--config",
