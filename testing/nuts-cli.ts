@@ -93,7 +93,7 @@ export interface NutsRun {
 const MAX_OUTPUT_CHARS = 200_000;
 
 /**
- * Starts `nuts run --config <configFile> --runtime-dir <runtimeDir>` with `.tools/bin` on PATH
+ * Starts `node [nodeOptions] bin/nuts.js run --config <configFile> --runtime-dir <runtimeDir>` with `.tools/bin` on PATH
  * and no NATS_* or NUTS_CADDY from this process, and waits until it has printed what it serves.
  * A run that does not get there is killed.
  */
@@ -101,6 +101,7 @@ export async function startNutsRun(
   configFile: string,
   runtimeDir: string,
   startupTimeoutMs = 20_000,
+  nodeOptions: string[] = [],
 ): Promise<NutsRun> {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
@@ -109,7 +110,15 @@ export async function startNutsRun(
   );
   const child = spawn(
     process.execPath,
-    [join(repoRoot, "bin", "nuts.js"), "run", "--config", configFile, "--runtime-dir", runtimeDir],
+    [
+      ...nodeOptions,
+      join(repoRoot, "bin", "nuts.js"),
+      "run",
+      "--config",
+      configFile,
+      "--runtime-dir",
+      runtimeDir,
+    ],
     { env: { ...env, PATH: pathWithTools() }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
