@@ -176,7 +176,7 @@ describe("Clients heartbeats", () => {
 
 describe("Subscriber", () => {
   it("collapses duplicate topics", () => {
-    expect([...makeSubscriber().subscriber.topics]).toEqual(["a", "b"]);
+    expect([...makeSubscriber().subscriber.filter.literals]).toEqual(["a", "b"]);
   });
 
   it("writes each sequence once, in increasing order only", () => {

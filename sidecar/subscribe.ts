@@ -110,7 +110,9 @@ function stream(
   // The head and the `connected` event leave in one write.
   socket.cork();
   response.flushHeaders();
-  const abort = new AbortController();
+  // Only needed until the subscriber is live (replay, catch-up); released then, so an idle
+  // stream does not keep an AbortController, its signal and their listener maps.
+  let abort: AbortController | undefined = new AbortController();
   const subscriber = new Subscriber(socket, {
     topics,
     position,
@@ -118,7 +120,7 @@ function stream(
     maxBufferedBytes: route.maxBufferedBytes,
     onClose: (reason) => {
       // A plain reason: abort() without one builds a DOMException with a stack trace per client.
-      abort.abort(SUBSCRIBER_CLOSED);
+      abort?.abort(SUBSCRIBER_CLOSED);
       source.detach(subscriber);
       clients.remove(route, subscriber);
       release();
@@ -145,13 +147,19 @@ function stream(
     }),
   );
   socket.uncork();
-  catchUp(source, subscriber, cursor, abort.signal, route.replayMaxMessages).catch((error) => {
-    log.warn("replay failed; the client will resume", {
-      route: route.name,
-      reason: describe(error),
-    });
-    subscriber.close({ type: "replay_failed", message: describe(error) });
-  });
+  catchUp(source, subscriber, cursor, abort.signal, route.replayMaxMessages).then(
+    () => {
+      abort = undefined;
+    },
+    (error) => {
+      abort = undefined;
+      log.warn("replay failed; the client will resume", {
+        route: route.name,
+        reason: describe(error),
+      });
+      subscriber.close({ type: "replay_failed", message: describe(error) });
+    },
+  );
 }
 
 /**

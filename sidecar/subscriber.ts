@@ -50,7 +50,6 @@ export interface SubscriberOptions {
  * its last id and loses nothing, and it never slows the others down.
  */
 export class Subscriber {
-  readonly topics: ReadonlySet<string>;
   readonly filter: TopicFilter;
   /** The highest stream sequence written (or known to have nothing for this client). */
   position: number;
@@ -63,13 +62,13 @@ export class Subscriber {
     private readonly sink: EventSink,
     private readonly options: SubscriberOptions,
   ) {
-    this.topics = new Set(options.topics);
     this.filter = new TopicFilter(options.topics);
     this.position = options.position;
-    sink.on("close", () => this.close({ type: "client_left" }));
-    // A socket error (EPIPE, ECONNRESET) ends this client only, never the process.
-    sink.on("error", () => this.close({ type: "client_left" }));
-    sink.on("drain", () => this.drained());
+    // One closure for both; a socket error (EPIPE, ECONNRESET) ends this client only, never
+    // the process. A `drain` listener is added only while a write waits (see `write`).
+    const left = () => this.close({ type: "client_left" });
+    sink.on("close", left);
+    sink.on("error", left);
   }
 
   /**
@@ -118,10 +117,17 @@ export class Subscriber {
       this.close({ type: "slow_client", bufferedBytes: buffered });
       return false;
     }
-    this.drainTimer ??= setTimeout(
-      () => this.close({ type: "write_timeout", timeoutMs: this.options.writeTimeoutMs }),
-      this.options.writeTimeoutMs,
-    );
+    if (this.drainTimer === undefined) {
+      this.drainTimer = setTimeout(
+        () => this.close({ type: "write_timeout", timeoutMs: this.options.writeTimeoutMs }),
+        this.options.writeTimeoutMs,
+      );
+      const drained = () => {
+        this.sink.off("drain", drained);
+        this.drained();
+      };
+      this.sink.on("drain", drained);
+    }
     return true;
   }
 

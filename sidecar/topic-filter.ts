@@ -1,17 +1,27 @@
+/** Shared by every filter without patterns: an idle client of one topic allocates no arrays. */
+const NONE: readonly never[] = Object.freeze([]);
+
 /**
  * The topics one subscriber asked for. Without authorization these are literal topics; with it,
  * a client may also ask for NATS-style patterns its token covers: `*` matches one token, a
  * final `>` matches one or more.
  */
 export class TopicFilter {
-  readonly literals: ReadonlySet<string>;
+  /** The literal topics, once each: the topics array itself for the common single topic. */
+  readonly literals: ReadonlySet<string> | readonly [string];
   readonly patterns: readonly string[];
-  private readonly patternTokens: readonly string[][];
+  private readonly patternTokens: readonly (readonly string[])[];
 
   constructor(readonly topics: readonly string[]) {
-    this.literals = new Set(topics.filter((topic) => !isPattern(topic)));
-    this.patterns = topics.filter(isPattern);
-    this.patternTokens = this.patterns.map((pattern) => pattern.split("."));
+    const patterns = topics.filter(isPattern);
+    const only = topics.length === 1 ? topics[0] : undefined;
+    this.literals =
+      only !== undefined && patterns.length === 0
+        ? (topics as readonly [string])
+        : new Set(topics.filter((topic) => !isPattern(topic)));
+    this.patterns = patterns.length === 0 ? NONE : patterns;
+    this.patternTokens =
+      patterns.length === 0 ? NONE : patterns.map((pattern) => pattern.split("."));
   }
 
   /** The one literal topic, when that is all the subscriber asked for (the common case). */
@@ -20,7 +30,8 @@ export class TopicFilter {
   }
 
   matches(topic: string): boolean {
-    if (this.literals.has(topic)) return true;
+    const literals = this.literals;
+    if ("has" in literals ? literals.has(topic) : literals[0] === topic) return true;
     if (this.patternTokens.length === 0) return false;
     const tokens = topic.split(".");
     return this.patternTokens.some((pattern) => tokensMatch(pattern, tokens));
