@@ -30,5 +30,6 @@ ENV NATS_URL=nats://nats:4222 \
     NUTS_DEMO_ROOT=/srv/nuts-demo
 USER node
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/bin/nuts.js"]
+# Run through its #! line, which carries the sidecar's Node options.
+ENTRYPOINT ["/app/bin/nuts.js"]
 CMD ["run", "--config", "/etc/nuts/Caddyfile"]

@@ -1,6 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Entry point installed as `nuts`. The TypeScript sources are compiled to dist/ by `npm ci`
-// (the package's `prepare` script), so this file only hands over to the compiled CLI.
+// (the package's `prepare` script), so this file only hands over to the compiled CLI. The #!
+// line's Node option is for `nuts sidecar` (see cli/sidecar-node-options.ts).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 

@@ -68,14 +68,15 @@ describe("nuts run", () => {
     expect(JSON.parse(event.data)).toMatchObject({ topic: "orders", payload: "hello" });
   });
 
-  it("starts the sidecar with the Node options it was started with", async () => {
+  it("starts the sidecar with its own V8 options, then the Node options it was started with", async () => {
     const config = await writeCaddyfile("node-options", await freePort());
     const run = await startRun(config, runtimeDirOf(config), 20_000, ["--max-old-space-size=123"]);
     running.push(run);
     const sidecar = childrenOf(run.pid).find((child) => child.role === "sidecar");
     const argv = readFileSync(`/proc/${sidecar?.pid}/cmdline`, "utf8").split("\0");
 
-    expect(argv.slice(1, 4)).toEqual([
+    expect(argv.slice(1, 5)).toEqual([
+      "--max-semi-space-size=2",
       "--max-old-space-size=123",
       join(repoRoot, "bin", "nuts.js"),
       "sidecar",

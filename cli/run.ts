@@ -29,6 +29,7 @@ import {
   type RuntimeDir,
   writePrivateFile,
 } from "./runtime-dir.js";
+import { SIDECAR_NODE_OPTIONS } from "./sidecar-node-options.js";
 import { type SidecarCommand, type SidecarSwap, Supervisor } from "./supervisor.js";
 
 interface RunFlags {
@@ -116,6 +117,7 @@ async function runNuts(flags: RunFlags): Promise<void> {
   const sidecarCommand = (generation: Generation): SidecarCommand => ({
     command: process.execPath,
     args: [
+      ...SIDECAR_NODE_OPTIONS,
       // Node's own options (`node --max-old-space-size=… nuts run`) apply to the sidecar too,
       // as with child_process.fork.
       ...process.execArgv,

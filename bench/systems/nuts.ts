@@ -5,6 +5,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SIDECAR_NODE_OPTIONS } from "../../cli/sidecar-node-options.js";
 import { childrenOf, commandName } from "../proc.js";
 import type { NatsPublisher } from "../publisher.js";
 import { freePort, type RunningSystem, spawnLogged, stopChild, waitForStream } from "./system.js";
@@ -107,7 +108,11 @@ export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> 
       },
     }),
   );
-  const profile = setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : [];
+  // Node options as `nuts sidecar` gets them from bin/nuts.js's #! line.
+  const profile = [
+    ...SIDECAR_NODE_OPTIONS,
+    ...(setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : []),
+  ];
   const { child, output } = spawnLogged(
     process.execPath,
     [
