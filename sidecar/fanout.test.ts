@@ -3,11 +3,13 @@
  * clients watch, every client getting the same frame; a client that cannot keep up is cut
  * without slowing the others; a client that leaves leaves nothing behind; stop() ends streams.
  */
+import { EventEmitter } from "node:events";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type LoggedLine, recordingLogger } from "../testing/recording-logger.js";
 import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, openSse, type SseClient } from "../testing/sse-client.js";
+import { Subscriber } from "./subscriber.js";
 
 let harness: Harness;
 let js: JetStreamClient;
@@ -21,6 +23,24 @@ async function stream(path: string, route = "events", running = sidecar): Promis
   open.push(client);
   return client;
 }
+
+/** A socket that takes every write and keeps each one as text. */
+class RecordingSink extends EventEmitter {
+  readonly writes: string[] = [];
+  readonly writableLength = 0;
+  readonly writableNeedDrain = false;
+  write(chunk: Uint8Array): boolean {
+    this.writes.push(new TextDecoder().decode(chunk));
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
+  end(): void {}
+  destroy(): void {}
+}
+
+const idsIn = (text: string) =>
+  [...text.matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]));
 
 function theSource() {
   const sources = sidecar.hub.allSources();
@@ -134,6 +154,36 @@ describe("a burst of messages", () => {
     expect(onlyA.messageIds).toEqual(seqsOf("burst-a"));
     expect(both.messageIds).toEqual(seqs);
     expect(onlyB.messageIds).toEqual(seqsOf("burst-b"));
+  });
+});
+
+describe("a resuming client", () => {
+  it("gets what it missed from the ring in one write, then live messages", async () => {
+    const seqs: number[] = [];
+    for (let index = 0; index < 5; index++)
+      seqs.push((await js.publish("events.resume", `{"n":${index}}`)).seq);
+    const source = theSource();
+    await eventually(() => source.head >= (seqs.at(-1) as number), "the source to see them");
+    const sink = new RecordingSink();
+    const subscriber = new Subscriber(sink, {
+      topics: ["resume"],
+      position: (seqs[0] as number) - 1,
+      writeTimeoutMs: 1000,
+      maxBufferedBytes: 1 << 20,
+      onClose: () => {},
+    });
+
+    try {
+      await source.attach(subscriber, new AbortController().signal, null);
+      expect(sink.writes).toHaveLength(1);
+      expect(idsIn(sink.writes[0] ?? "")).toEqual(seqs);
+
+      const live = (await js.publish("events.resume", '{"n":5}')).seq;
+      await eventually(() => sink.writes.length === 2, "the live message");
+      expect(idsIn(sink.writes[1] ?? "")).toEqual([live]);
+    } finally {
+      source.detach(subscriber);
+    }
   });
 });
 

@@ -140,6 +140,9 @@ describe("the event stream", () => {
     expect(client.headers["cache-control"]).toBe("no-cache");
     expect(client.headers["x-accel-buffering"]).toBe("no");
     expect(client.headers["access-control-allow-origin"]).toBe("*");
+    // Delimited by the connection: the body is the frames themselves, with no chunked framing.
+    expect(client.headers.connection).toBe("close");
+    expect(client.headers["transfer-encoding"]).toBeUndefined();
     // Nothing is published: the connected event must come without any message pushing it out.
     await client.waitForEvents(1);
     expect(client.text).toBe(`id: ${head}\nevent: connected\ndata: {"topics":["a","b"]}\n\n`);
