@@ -7,6 +7,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PublishedLog } from "../testing/published-log.js";
 import { type LoggedLine, recordingLogger } from "../testing/recording-logger.js";
 import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, openSse, type SseClient } from "../testing/sse-client.js";
@@ -21,17 +22,15 @@ let js: JetStreamClient;
 let sidecar: TestSidecar;
 let port: number;
 const open: SseClient[] = [];
-const published = new Map<string, number[]>();
+const published = new PublishedLog(() => js);
 const logged: LoggedLine[] = [];
 
-async function publish(topic: string): Promise<number> {
-  const seq = (await js.publish(`events.${topic}`, `${topic} ${published.size}`)).seq;
-  published.set(topic, [...(published.get(topic) ?? []), seq]);
-  return seq;
+function publish(topic: string): Promise<number> {
+  return published.publish(topic, `${topic} ${published.topics.length}`);
 }
 
 function seqsOf(...topics: string[]): number[] {
-  return topics.flatMap((topic) => published.get(topic) ?? []).sort((a, b) => a - b);
+  return published.after(0, ...topics);
 }
 
 async function stream(path: string, headers: Record<string, string> = {}): Promise<SseClient> {

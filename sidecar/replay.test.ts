@@ -6,6 +6,7 @@
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { PublishedLog } from "../testing/published-log.js";
 import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
 
@@ -15,23 +16,17 @@ let jsm: JetStreamManager;
 let sidecar: TestSidecar;
 const open: SseClient[] = [];
 /** Stream sequence of every message published to EVENTS, by topic. */
-const published = new Map<string, number[]>();
+const published = new PublishedLog(() => js);
 /** The stream's last sequence when the sidecar started: older cursors need a replay consumer. */
 let headAtStart = 0;
 const RING_SIZE = 16;
 
-async function publish(topic: string, payload = `${topic} message`): Promise<number> {
-  const seq = (await js.publish(`events.${topic}`, payload)).seq;
-  published.set(topic, [...(published.get(topic) ?? []), seq]);
-  return seq;
+function publish(topic: string, payload = `${topic} message`): Promise<number> {
+  return published.publish(topic, payload);
 }
 
-/** The sequences published to any of `topics` after `cursor`, in stream order. */
 function expectedAfter(cursor: number, ...topics: string[]): number[] {
-  return topics
-    .flatMap((topic) => published.get(topic) ?? [])
-    .filter((seq) => seq > cursor)
-    .sort((a, b) => a - b);
+  return published.after(cursor, ...topics);
 }
 
 async function stream(path: string, headers: Record<string, string> = {}): Promise<SseClient> {
@@ -110,7 +105,7 @@ describe("resuming from a cursor older than the ring", () => {
     await client.waitForMessages(expected.length);
     expect(client.messageIds).toEqual(expected);
     expect(client.messages.map((message) => JSON.parse(message.data ?? "").topic)).toEqual(
-      expected.map((seq) => ((published.get("s") ?? []).includes(seq) ? "s" : "r")),
+      expected.map((seq) => (published.seqs("s").includes(seq) ? "s" : "r")),
     );
   });
 

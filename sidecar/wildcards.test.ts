@@ -8,6 +8,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PublishedLog } from "../testing/published-log.js";
 import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
 
@@ -35,20 +36,14 @@ let port: number;
 let token: string;
 const open: SseClient[] = [];
 /** Stream sequence of every message published, by topic. */
-const published = new Map<string, number[]>();
+const published = new PublishedLog(() => js);
 
-async function publish(topic: string): Promise<number> {
-  const seq = (await js.publish(`events.${topic}`, `{"topic":"${topic}"}`)).seq;
-  published.set(topic, [...(published.get(topic) ?? []), seq]);
-  return seq;
+function publish(topic: string): Promise<number> {
+  return published.publish(topic, `{"topic":"${topic}"}`);
 }
 
-/** The sequences published to any of `topics` after `cursor`, in stream order. */
 function expectedAfter(cursor: number, ...topics: string[]): number[] {
-  return topics
-    .flatMap((topic) => published.get(topic) ?? [])
-    .filter((seq) => seq > cursor)
-    .sort((a, b) => a - b);
+  return published.after(cursor, ...topics);
 }
 
 /** A reference matcher of the test's own: `*` is one token, a final `>` one or more. */
@@ -61,7 +56,7 @@ function referenceMatches(pattern: string, topic: string): boolean {
 
 /** The sequences published after `cursor` to topics any of `patterns` match, in stream order. */
 function matchingAfter(cursor: number, ...patterns: string[]): number[] {
-  const topics = [...published.keys()].filter((topic) =>
+  const topics = published.topics.filter((topic) =>
     patterns.some((pattern) => referenceMatches(pattern, topic)),
   );
   return expectedAfter(cursor, ...topics);
@@ -73,8 +68,7 @@ function topicsOf(client: SseClient): string[] {
 }
 
 function topicOfSeq(seq: number): string {
-  for (const [topic, seqs] of published) if (seqs.includes(seq)) return topic;
-  throw new Error(`nothing published at ${seq}`);
+  return published.topicOf(seq);
 }
 
 async function stream(query: string, route = "auth"): Promise<SseClient> {
