@@ -117,9 +117,9 @@ async function runNuts(flags: RunFlags): Promise<void> {
   const sidecarCommand = (generation: Generation): SidecarCommand => ({
     command: process.execPath,
     args: [
-      ...SIDECAR_NODE_OPTIONS,
       // Node's own options (`node --max-old-space-size=… nuts run`) apply to the sidecar too,
-      // as with child_process.fork.
+      // as with child_process.fork; with bin/nuts.js's #! line they include the sidecar's.
+      ...SIDECAR_NODE_OPTIONS.filter((option) => !process.execArgv.includes(option)),
       ...process.execArgv,
       join(projectRoot, "bin", "nuts.js"),
       "sidecar",

@@ -98,7 +98,7 @@ describe("Clients heartbeats", () => {
 
     for (let second = 10; second <= 100; second += 10) {
       vi.advanceTimersByTime(10_000);
-      subscriber.deliver(second, frame(`id: ${second}\n\n`));
+      subscriber.deliverAll([{ seq: second, frame: frame(`id: ${second}\n\n`) }]);
     }
     expect(response.written.filter((each) => each.startsWith(":"))).toEqual([]);
     // Last write at 100 s; the ticker runs every 7.5 s, so the first check at or past 130 s is 135 s.
@@ -181,11 +181,11 @@ describe("Subscriber", () => {
 
   it("writes each sequence once, in increasing order only", () => {
     const { response, subscriber } = makeSubscriber({ position: 5 });
-    expect(subscriber.deliver(5, frame("five"))).toBe(true);
-    expect(subscriber.deliver(6, frame("six"))).toBe(true);
-    expect(subscriber.deliver(6, frame("six again"))).toBe(true);
-    expect(subscriber.deliver(4, frame("four"))).toBe(true);
-    expect(subscriber.deliver(9, frame("nine"))).toBe(true);
+    expect(subscriber.deliverAll([{ seq: 5, frame: frame("five") }])).toBe(true);
+    expect(subscriber.deliverAll([{ seq: 6, frame: frame("six") }])).toBe(true);
+    expect(subscriber.deliverAll([{ seq: 6, frame: frame("six again") }])).toBe(true);
+    expect(subscriber.deliverAll([{ seq: 4, frame: frame("four") }])).toBe(true);
+    expect(subscriber.deliverAll([{ seq: 9, frame: frame("nine") }])).toBe(true);
     expect(response.written).toEqual(["six", "nine"]);
     expect(subscriber.position).toBe(9);
   });
@@ -193,20 +193,20 @@ describe("Subscriber", () => {
   it("cuts a client whose queued bytes pass max_buffered_bytes", () => {
     const { response, subscriber, closes } = makeSubscriber({ maxBufferedBytes: 100 });
     response.accepting = false;
-    expect(subscriber.deliver(1, frame("x".repeat(60)))).toBe(true);
+    expect(subscriber.deliverAll([{ seq: 1, frame: frame("x".repeat(60)) }])).toBe(true);
     expect(closes).toEqual([]);
-    expect(subscriber.deliver(2, frame("y".repeat(60)))).toBe(false);
+    expect(subscriber.deliverAll([{ seq: 2, frame: frame("y".repeat(60)) }])).toBe(false);
     expect(closes).toEqual([{ type: "slow_client", bufferedBytes: 120 }]);
     expect(response.destroyed).toBe(true);
     expect(subscriber.closed).toBe(true);
-    expect(subscriber.deliver(3, frame("z"))).toBe(false);
+    expect(subscriber.deliverAll([{ seq: 3, frame: frame("z") }])).toBe(false);
     expect(response.written).toHaveLength(2);
   });
 
   it("cuts a client that takes nothing for write_timeout", () => {
     const { response, subscriber, closes } = makeSubscriber({ writeTimeoutMs: 1000 });
     response.accepting = false;
-    subscriber.deliver(1, frame("x"));
+    subscriber.deliverAll([{ seq: 1, frame: frame("x") }]);
     vi.advanceTimersByTime(999);
     expect(closes).toEqual([]);
     vi.advanceTimersByTime(1);
@@ -218,7 +218,7 @@ describe("Subscriber", () => {
   it("keeps a client that drains within write_timeout", () => {
     const { response, subscriber, closes } = makeSubscriber({ writeTimeoutMs: 1000 });
     response.accepting = false;
-    subscriber.deliver(1, frame("x"));
+    subscriber.deliverAll([{ seq: 1, frame: frame("x") }]);
     vi.advanceTimersByTime(900);
     response.drain();
     expect(vi.getTimerCount()).toBe(0);
@@ -233,9 +233,9 @@ describe("Subscriber", () => {
       maxBufferedBytes: 1 << 20,
     });
     response.accepting = false;
-    subscriber.deliver(1, frame("x"));
+    subscriber.deliverAll([{ seq: 1, frame: frame("x") }]);
     vi.advanceTimersByTime(600);
-    subscriber.deliver(2, frame("y"));
+    subscriber.deliverAll([{ seq: 2, frame: frame("y") }]);
     vi.advanceTimersByTime(400);
     expect(closes).toEqual([{ type: "write_timeout", timeoutMs: 1000 }]);
   });
@@ -243,7 +243,7 @@ describe("Subscriber", () => {
   it("closes once, as client_left, when the client goes away, and clears its timer", () => {
     const { response, subscriber, closes } = makeSubscriber();
     response.accepting = false;
-    subscriber.deliver(1, frame("x"));
+    subscriber.deliverAll([{ seq: 1, frame: frame("x") }]);
     response.emit("close");
     response.emit("close");
     subscriber.close({ type: "shutdown" });
@@ -255,7 +255,7 @@ describe("Subscriber", () => {
 
   it("writes a catch-up as one write, without the frames the client already has", () => {
     const { response, subscriber } = makeSubscriber();
-    subscriber.deliver(2, frame("b"));
+    subscriber.deliverAll([{ seq: 2, frame: frame("b") }]);
     const written = subscriber.deliverAll([
       { seq: 1, frame: frame("a") },
       { seq: 2, frame: frame("b") },
@@ -272,7 +272,7 @@ describe("Subscriber", () => {
   it("writes the bytes shared by a topic's clients, or only what a client lacks", () => {
     const behind = makeSubscriber();
     const ahead = makeSubscriber();
-    ahead.subscriber.deliver(1, frame("a"));
+    ahead.subscriber.deliverAll([{ seq: 1, frame: frame("a") }]);
     const frames = [
       { seq: 1, frame: frame("a") },
       { seq: 2, frame: frame("b") },

@@ -5,7 +5,7 @@ import type { Logger } from "./log.js";
 import { replayFromStream } from "./replay.js";
 import { Ring, type RingEntry } from "./ring.js";
 import { encodeEvent, encodeMessage } from "./sse.js";
-import type { Subscriber } from "./subscriber.js";
+import { joinFrames, type Subscriber } from "./subscriber.js";
 import { topicOf } from "./topics.js";
 import { describe, type NatsTransport, sleep } from "./transport.js";
 
@@ -443,15 +443,10 @@ export class RouteSource {
     for (const [topic, entries] of byTopic) {
       const subscribers = this.subscribersByTopic.get(topic);
       if (!subscribers) continue;
-      let joined: Uint8Array | undefined;
+      const joined = joinFrames(entries);
       for (const subscriber of subscribers) {
-        if (subscriber.filter.onlyTopic === undefined) {
-          several.add(subscriber);
-          continue;
-        }
-        joined ??=
-          entries.length === 1 ? entries[0]?.frame : Buffer.concat(entries.map((e) => e.frame));
-        subscriber.deliverJoined(entries, joined as Uint8Array);
+        if (subscriber.filter.onlyTopic === undefined) several.add(subscriber);
+        else subscriber.deliverJoined(entries, joined);
       }
     }
     for (const subscriber of several) {

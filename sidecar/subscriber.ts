@@ -33,6 +33,13 @@ export interface EventSink {
   off(event: "close" | "drain", listener: () => void): unknown;
 }
 
+/** The frames' bytes in order, as one buffer (the frame itself when there is one). */
+export function joinFrames(frames: readonly SequencedFrame[]): Uint8Array {
+  return frames.length === 1 && frames[0]
+    ? frames[0].frame
+    : Buffer.concat(frames.map((e) => e.frame));
+}
+
 export interface SubscriberOptions {
   topics: readonly string[];
   /** The stream sequence the client is positioned after. */
@@ -72,25 +79,16 @@ export class Subscriber {
   }
 
   /**
-   * Writes a message frame unless the client already has it. Returns false when the client is
-   * over its bound and was cut.
-   */
-  deliver(seq: number, frame: Uint8Array): boolean {
-    if (seq <= this.position || this.closed) return !this.closed;
-    this.position = seq;
-    return this.write(frame);
-  }
-
-  /**
    * Writes the message frames the client does not have yet, in order, as one write: a client
    * catching up costs one system call (and one read and write in Caddy), not one per message.
+   * Returns false when the client is over its bound and was cut.
    */
   deliverAll(frames: readonly SequencedFrame[]): boolean {
     const fresh = frames.filter((entry) => entry.seq > this.position);
     const last = fresh.at(-1);
     if (last === undefined || this.closed) return !this.closed;
     this.position = last.seq;
-    return this.write(fresh.length === 1 ? last.frame : Buffer.concat(fresh.map((e) => e.frame)));
+    return this.write(joinFrames(fresh));
   }
 
   /**
