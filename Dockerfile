@@ -1,9 +1,12 @@
 # NUTS in one image: the compiled CLI (sidecar included) plus the caddy binary. The default
 # command is `nuts run --config /etc/nuts/Caddyfile`, the demo config of `make run`; mount your
 # own Caddyfile there. docker-compose.yml runs it next to nats-server (make docker-up).
+# Node 24 is the current LTS; `--build-arg NODE_IMAGE=node:22-slim` builds on the other
+# supported line.
+ARG NODE_IMAGE=node:24-slim
 ARG CADDY_IMAGE=caddy:2.11
 
-FROM node:20-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would compile before the sources are copied in.
@@ -17,7 +20,7 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts
 # The official image's caddy is a static binary, so it runs on Debian slim as it is.
 FROM ${CADDY_IMAGE} AS caddy
 
-FROM node:20-slim
+FROM ${NODE_IMAGE}
 COPY --from=caddy /usr/bin/caddy /usr/local/bin/caddy
 WORKDIR /app
 COPY package.json ./

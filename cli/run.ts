@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { rename, rm, stat } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { Adapted } from "../caddy/index.js";
@@ -29,6 +29,7 @@ import {
   type RuntimeDir,
   writePrivateFile,
 } from "./runtime-dir.js";
+import { shownPath } from "./shown-path.js";
 import { SIDECAR_NODE_OPTIONS } from "./sidecar-node-options.js";
 import { type SidecarCommand, type SidecarSwap, Supervisor } from "./supervisor.js";
 
@@ -389,7 +390,7 @@ function summary(
   const sites = siteAddresses(caddyJson);
   lines.push(`nuts: serving ${sites.length > 0 ? sites.join(", ") : "(no HTTP servers)"}`);
   for (const route of adapted.routes) {
-    const where = `${relative(process.cwd(), route.file) || route.file}:${route.line}`;
+    const where = `${shownPath(route.file)}:${route.line}`;
     lines.push(
       `nuts: route ${route.name}: ${route.pathPrefix || "/"} -> stream ${route.streamName}, topic prefix ${JSON.stringify(route.topicPrefix)} (${where})`,
     );
