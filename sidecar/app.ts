@@ -4,6 +4,12 @@ import { Clients } from "./clients.js";
 import type { Config, RouteConfig } from "./config.js";
 import { corsHeaders, preflightHeaders } from "./cors.js";
 import { ErrorCode, RequestError } from "./errors.js";
+import {
+  HeaderRoutes,
+  OPTIONS_HEADER,
+  STREAM_HEADER,
+  TOPIC_PREFIX_HEADER,
+} from "./header-routes.js";
 import { Hub } from "./hub.js";
 import { ConnectionLimits } from "./limits.js";
 import type { Logger } from "./log.js";
@@ -24,10 +30,13 @@ export interface Sidecar {
 /** The Hono app: route selection, CORS preflight, the event stream, publishing, errors. */
 export function createSidecar(config: Config, log: Logger): Sidecar {
   const authorizers = new Map<string, SubscriberAuthorizer>();
-  for (const route of config.routes.values()) {
+  const addAuthorizer = (route: RouteConfig) => {
     const authorizer = SubscriberAuthorizer.forRoute(route);
     if (authorizer) authorizers.set(route.name, authorizer);
-  }
+  };
+  for (const route of config.routes.values()) addAuthorizer(route);
+  const headerRoutes =
+    config.headerRoutes === null ? null : new HeaderRoutes(config.headerRoutes, log, addAuthorizer);
   const hub = new Hub(config, log);
   const clients = new Clients();
   const limits = new ConnectionLimits();
@@ -35,7 +44,10 @@ export function createSidecar(config: Config, log: Logger): Sidecar {
   const app = new Hono<SidecarEnv>();
 
   app.use(async (c, next) => {
-    c.set("route", selectRoute(config, onlyRoute, c.req.header(ROUTE_HEADER)));
+    c.set(
+      "route",
+      selectRoute(config, onlyRoute, headerRoutes, (name) => c.req.header(name)),
+    );
     await next();
   });
   app.options("*", (c) =>
@@ -73,22 +85,46 @@ export function createSidecar(config: Config, log: Logger): Sidecar {
   };
 }
 
-/** Caddy always sets the route header; with one route, a request without it uses that one. */
+/**
+ * Caddy names the route in X-Nuts-Route (`nuts adapt`) or defines it in X-Nuts-Stream and its
+ * siblings (the snippet); with one named route, a request with neither uses that one.
+ */
 function selectRoute(
   config: Config,
   onlyRoute: RouteConfig | undefined,
-  header: string | undefined,
+  headerRoutes: HeaderRoutes | null,
+  header: (name: string) => string | undefined,
 ): RouteConfig {
-  if (header === undefined && onlyRoute) return onlyRoute;
-  if (header === undefined || header === "") {
+  const named = header(ROUTE_HEADER);
+  const stream = header(STREAM_HEADER);
+  const topicPrefix = header(TOPIC_PREFIX_HEADER);
+  if (stream !== undefined || topicPrefix !== undefined) {
+    if (named !== undefined) {
+      throw new RequestError(
+        400,
+        ErrorCode.InvalidRouteHeader,
+        "X-Nuts-Route and X-Nuts-Stream are both set; name a route or define one, not both",
+      );
+    }
+    if (!headerRoutes) {
+      throw new RequestError(
+        404,
+        ErrorCode.NoRoute,
+        'this sidecar has no header routes: add "header_routes" to its config (see docs/drop-in.md)',
+      );
+    }
+    return headerRoutes.resolve({ stream, topicPrefix, options: header(OPTIONS_HEADER) });
+  }
+  if (named === undefined && onlyRoute) return onlyRoute;
+  if (named === undefined || named === "") {
     throw new RequestError(404, ErrorCode.NoRoute, "no route: the X-Nuts-Route header names none");
   }
-  const route = config.routes.get(header);
+  const route = config.routes.get(named);
   if (!route)
     throw new RequestError(
       404,
       ErrorCode.UnknownRoute,
-      `no route named ${JSON.stringify(header.slice(0, 64))}`,
+      `no route named ${JSON.stringify(named.slice(0, 64))}`,
     );
   return route;
 }

@@ -150,18 +150,21 @@ describe("resolveConfig", () => {
   it.each([
     [null, 'the sidecar config must be a JSON object like {"routes": {...}}'],
     [[], 'the sidecar config must be a JSON object like {"routes": {...}}'],
-    [{ routes: {}, extra: 1 }, 'unknown top-level key "extra"; the only one is "routes"'],
+    [
+      { routes: {}, extra: 1 },
+      'unknown top-level key "extra"; the keys are "routes" and "header_routes"',
+    ],
     [
       {},
-      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}',
+      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}, or header routes: {"header_routes": {"nats_url": "nats://localhost:4222"}}',
     ],
     [
       { routes: {} },
-      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}',
+      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}, or header routes: {"header_routes": {"nats_url": "nats://localhost:4222"}}',
     ],
     [
       { routes: [] },
-      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}',
+      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}, or header routes: {"header_routes": {"nats_url": "nats://localhost:4222"}}',
     ],
     [
       { routes: { "a b": { stream_name: "S" } } },

@@ -69,10 +69,20 @@ export interface RouteOptions {
   replay_max_messages?: number | null;
 }
 
-/** The whole of sidecar.json. */
+/** The whole of sidecar.json: named routes, header routes, or both. */
 export interface SidecarOptions {
-  /** Routes by name; Caddy names the route of each request in the `X-Nuts-Route` header. */
+  /**
+   * Routes by name; Caddy names the route of each request in the `X-Nuts-Route` header. A
+   * sidecar.json with `header_routes` may leave it out.
+   */
   routes: Record<string, RouteOptions>;
+  /**
+   * Turns header routes on: routes a Caddyfile defines per request with NUTS's snippet
+   * (`import nuts EVENTS events.`), in X-Nuts-* headers (see header-routes.ts). These options
+   * are what every header route gets: the NATS settings, the secrets, and defaults the import
+   * line may override. Absent: header routes are off.
+   */
+  header_routes?: RouteOptions;
 }
 
 /** How to authenticate to NATS; `none` when no credentials are configured. */
@@ -139,6 +149,8 @@ export interface RouteConfig {
 
 export interface Config {
   routes: Map<string, RouteConfig>;
+  /** The options header routes start from (checked); null: header routes are off. */
+  headerRoutes: RouteOptions | null;
 }
 
 export const ROUTE_OPTION_NAMES = [
@@ -217,18 +229,20 @@ export function resolveConfig(input: unknown): Config {
     );
   }
   for (const key of Object.keys(input)) {
-    if (key !== "routes") {
+    if (key !== "routes" && key !== "header_routes") {
       throw new ConfigError(
-        `unknown top-level key "${key}"; the only one is "routes"`,
+        `unknown top-level key "${key}"; the keys are "routes" and "header_routes"`,
         undefined,
         undefined,
       );
     }
   }
-  const routes = input.routes;
-  if (!isPlainObject(routes) || Object.keys(routes).length === 0) {
+  const routes = input.routes ?? {};
+  const headerRoutes =
+    input.header_routes === undefined ? null : resolveHeaderRoutesBase(input.header_routes);
+  if (!isPlainObject(routes) || (Object.keys(routes).length === 0 && headerRoutes === null)) {
     throw new ConfigError(
-      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}',
+      'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}, or header routes: {"header_routes": {"nats_url": "nats://localhost:4222"}}',
       undefined,
       undefined,
     );
@@ -237,7 +251,34 @@ export function resolveConfig(input: unknown): Config {
   for (const [name, options] of Object.entries(routes)) {
     resolved.set(name, resolveRoute(name, options));
   }
-  return { routes: resolved };
+  return { routes: resolved, headerRoutes };
+}
+
+/**
+ * Checks the options header routes start from. The stream and topic prefix come from each
+ * route's import line, so they may not be set here; everything else is checked as a route's.
+ */
+function resolveHeaderRoutesBase(input: unknown): RouteOptions {
+  const fail = (message: string, key?: RouteOptionName): never => {
+    throw new ConfigError(`header_routes: ${message}`, undefined, key);
+  };
+  if (!isPlainObject(input)) {
+    return fail('must be an object like {"nats_url": "nats://localhost:4222"}');
+  }
+  for (const key of ["stream_name", "topic_prefix"] as const) {
+    if (key in input) {
+      fail(`${key} comes from each route's import line in the Caddyfile; remove it here`, key);
+    }
+  }
+  try {
+    resolveRoute("header_routes", { ...input, stream_name: "CHECK" });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      fail(error.message.replace(/^route "header_routes": /, ""), error.key);
+    }
+    throw error;
+  }
+  return input as RouteOptions;
 }
 
 /** Checks one route's options and fills in the defaults. Throws ConfigError. */

@@ -6,6 +6,7 @@ export const ErrorCode = {
   InvalidLastId: "invalid_last_id",
   UnknownRoute: "unknown_route",
   NoRoute: "no_route",
+  InvalidRouteHeader: "invalid_route_header",
   NatsUnavailable: "nats_unavailable",
   StreamNotFound: "stream_not_found",
   PublishDisabled: "publish_disabled",

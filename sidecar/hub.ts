@@ -22,10 +22,13 @@ export class Hub {
     }
   }
 
-  /** The source serving a route. */
+  /** The source serving a route; a header route's is found or started on its first request. */
   source(route: RouteConfig): RouteSource {
-    const source = this.sourceByRoute.get(route.name);
-    if (!source) throw new Error(`no source for route ${route.name}`);
+    let source = this.sourceByRoute.get(route.name);
+    if (!source) {
+      source = this.sourceFor(route);
+      this.sourceByRoute.set(route.name, source);
+    }
     return source;
   }
 
