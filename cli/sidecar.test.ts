@@ -53,6 +53,20 @@ describe("nuts sidecar refuses a bad start", () => {
     });
   });
 
+  it("refuses a socket mode that lets everyone connect", async () => {
+    const path = configFile("header-routes.json", { header_routes: {} });
+    const args = ["sidecar", "--config", path, "--listen", `unix:${join(dir, "s.sock")}`];
+    expect(await runNuts([...args, "--socket-mode", "666"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr:
+        "nuts: --socket-mode 666: the sidecar must only be reachable through Caddy; give Caddy's group access (660), never everyone\n",
+    });
+    expect((await runNuts([...args, "--socket-mode", "rw"])).stderr).toBe(
+      "nuts: --socket-mode rw: give octal permissions such as 600 or 660\n",
+    );
+  });
+
   it("refuses to listen beyond loopback", async () => {
     const path = configFile("good.json", { routes: { e: { stream_name: "E" } } });
     expect(await runNuts(["sidecar", "--config", path, "--listen", "0.0.0.0:9999"])).toEqual({

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { type Config, ConfigError, resolveConfig } from "../sidecar/config.js";
-import { parseListen } from "../sidecar/listen.js";
+import { parseListen, parseSocketMode } from "../sidecar/listen.js";
 import { createLogger } from "../sidecar/log.js";
 import { startSidecar } from "../sidecar/server.js";
 import { action, UserError } from "./errors.js";
@@ -12,8 +12,13 @@ export function registerSidecar(program: Command): void {
     .description("run the streaming sidecar that Caddy proxies to (nuts run starts it for you)")
     .requiredOption("--config <file>", "sidecar config (JSON), as written by `nuts adapt`")
     .option("--listen <address>", "unix:/path/to/nuts.sock or 127.0.0.1:PORT", "127.0.0.1:8787")
+    .option(
+      "--socket-mode <octal>",
+      "permissions of the unix socket: 660 lets the sidecar's group (Caddy's) connect",
+      "600",
+    )
     .action(
-      action(async (options: { config: string; listen: string }) => {
+      action(async (options: { config: string; listen: string; socketMode: string }) => {
         const raw = await readJson(options.config);
         let config: Config;
         try {
@@ -23,7 +28,9 @@ export function registerSidecar(program: Command): void {
             throw new UserError(`${options.config}: ${error.message}`);
           throw error;
         }
-        const listen = parseListen(options.listen);
+        const parsed = parseListen(options.listen);
+        const mode = parseSocketMode(options.socketMode);
+        const listen = parsed.type === "unix" ? { ...parsed, mode } : parsed;
         const log = createLogger();
         const sidecar = await startSidecar(config, listen, log).catch(
           (error: NodeJS.ErrnoException) => {

@@ -1,7 +1,7 @@
 /** Where the sidecar listens: a unix socket (the default under `nuts run`) or loopback TCP. */
 export type ListenAddress =
-  | { type: "unix"; path: string }
-  | { type: "tcp"; host: string; port: number };
+  /** `mode`: the socket's permissions. @default 0o600 */
+  { type: "unix"; path: string; mode?: number } | { type: "tcp"; host: string; port: number };
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
@@ -41,4 +41,22 @@ export function parseListen(text: string): ListenAddress {
 
 export function formatListen(address: ListenAddress): string {
   return address.type === "unix" ? `unix:${address.path}` : `${address.host}:${address.port}`;
+}
+
+/**
+ * Parses `--socket-mode`: octal permissions for the unix socket, such as 660 to let the group
+ * (Caddy's, under the systemd unit) connect. Others never get access: nothing but Caddy may
+ * reach the sidecar.
+ */
+export function parseSocketMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    throw new ListenError(`--socket-mode ${text}: give octal permissions such as 600 or 660`);
+  }
+  const mode = Number.parseInt(text, 8);
+  if ((mode & 0o007) !== 0) {
+    throw new ListenError(
+      `--socket-mode ${text}: the sidecar must only be reachable through Caddy; give Caddy's group access (660), never everyone`,
+    );
+  }
+  return mode;
 }

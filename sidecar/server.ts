@@ -20,7 +20,7 @@ export interface RunningSidecar extends Sidecar {
   stop(): Promise<void>;
 }
 
-/** Starts the sidecar's HTTP server. A unix socket is created with mode 0600. */
+/** Starts the sidecar's HTTP server. A unix socket gets `listen.mode` (0600 unless set). */
 export async function startSidecar(
   config: Config,
   listen: ListenAddress,
@@ -48,7 +48,7 @@ export async function startSidecar(
     } finally {
       process.umask(previous);
     }
-    await chmod(listen.path, 0o600);
+    await chmod(listen.path, listen.mode ?? 0o600);
   } else {
     await listenOn(server, (done) =>
       server.listen({ port: listen.port, host: listen.host, backlog: BACKLOG }, done),
