@@ -3,13 +3,21 @@
  * the `import` line. A snippet `(name) { ... }` is defined at the top level and must come
  * before it is imported; other patterns are files relative to the importing file's folder, with
  * `*` and `?` allowed in the file name. `{args[0]}` (and the older `{args.0}`) take the import's
- * arguments; a token that is exactly `{args[:]}`, `{args[1:]}` ... becomes several tokens.
+ * arguments; a token that is exactly `{args[:]}`, `{args[1:]}` ... becomes several tokens (see
+ * import-args.ts). An import may end in a block (Caddy 2.9+, see import-block.ts): `{block}` in
+ * the imported tokens becomes the block's tokens, `{blocks.NAME}` those of its sub-block NAME.
+ *
+ * Which tokens share a line is decided as Caddy decides it, on the tokens as spliced (see
+ * `onNewLine`): a block's tokens keep the lines they were written on, so `{block}` always stands
+ * on lines of its own.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { type Env, expandEnv } from "./env.js";
 import { CaddyfileError } from "./errors.js";
-import { isWord, type Token, tokenize } from "./lexer.js";
+import { replaceArgs, variadicRange } from "./import-args.js";
+import { type ImportBlock, readImportBlock } from "./import-block.js";
+import { isWord, onNewLine, type Token, tokenize } from "./lexer.js";
 
 /** Reading files, injectable for tests. */
 export interface FileSystem {
@@ -31,11 +39,11 @@ export const nodeFileSystem: FileSystem = {
 };
 
 const SNIPPET_NAME = /^\((.+)\)$/;
-const VARIADIC_ARGS = /^\{args\[(\d*):(\d*)\]\}$/;
-const INDEXED_ARG = /\{args(?:\[(\d+)\]|\.(\d+))\}/g;
 
 /** Import expansions in one file: snippets importing each other twice per level grow exponentially. */
 const MAX_IMPORTS = 10_000;
+/** Tokens after expansion: `{block}` used twice per level doubles a block at each level. */
+const MAX_TOKENS = 1_000_000;
 
 /** Returns the tokens with every import replaced by what it imports, snippet definitions removed. */
 export async function expandImports(
@@ -50,8 +58,13 @@ export async function expandImports(
   let index = 0;
   let imports = 0;
   while (index < pending.length) {
-    const token = pending[index] as Token;
-    if (token.startsLine && isWord(token, "import")) {
+    // Like Caddy, decide line starts on the tokens as spliced, not as they were written.
+    const token = withLineStart(
+      pending[index] as Token,
+      onNewLine(pending[index - 1], pending[index] as Token),
+    );
+    pending[index] = token;
+    if (token.startsLine && token.text === "import") {
       if (++imports > MAX_IMPORTS) {
         throw new CaddyfileError(
           token.file,
@@ -59,15 +72,16 @@ export async function expandImports(
           `imports expand more than ${MAX_IMPORTS} times; look for snippets that import each other repeatedly`,
         );
       }
-      const end = lineEnd(pending, index);
-      const imported = await resolveImport(
-        token,
-        pending.slice(index + 1, end),
-        snippets,
-        env,
-        files,
-      );
-      pending.splice(index, end - index, ...imported);
+      const directive = readImportDirective(pending, index);
+      const imported = await resolveImport(directive, depth === 0, snippets, env, files);
+      pending.splice(index, directive.end - index, ...imported);
+      if (pending.length > MAX_TOKENS) {
+        throw new CaddyfileError(
+          token.file,
+          token.line,
+          `imports expand to more than ${MAX_TOKENS} tokens; look for snippets that repeat {block} at every level`,
+        );
+      }
       continue;
     }
     if (depth === 0 && token.startsLine && isSnippetDefinition(pending, index)) {
@@ -88,11 +102,37 @@ export async function expandImports(
   return out;
 }
 
-/** The index just past the last token on the line that starts at `start`. */
-function lineEnd(tokens: Token[], start: number): number {
-  let end = start + 1;
-  while (end < tokens.length && !(tokens[end] as Token).startsLine) end++;
-  return end;
+function withLineStart(token: Token, startsLine: boolean): Token {
+  return token.startsLine === startsLine ? token : { ...token, startsLine };
+}
+
+/** An `import` line: `import <pattern> [args...] [{ block }]`. */
+interface ImportDirective {
+  /** The `import` token. */
+  at: Token;
+  pattern: Token | undefined;
+  args: Token[];
+  block: ImportBlock;
+  /** The last token of the directive (Caddy names the import by its file and line). */
+  last: Token;
+  /** The index just past the directive. */
+  end: number;
+}
+
+/** Reads the import at `tokens[start]` the way Caddy's doImport does (NextArg, then NextBlock). */
+function readImportDirective(tokens: Token[], start: number): ImportDirective {
+  const onSameLine = (index: number): boolean =>
+    index < tokens.length && !onNewLine(tokens[index - 1], tokens[index] as Token);
+  let index = start + 1;
+  const words: Token[] = [];
+  while (onSameLine(index) && !isWord(tokens[index], "{")) words.push(tokens[index++] as Token);
+  const [pattern, ...args] = words;
+  let block: ImportBlock = { tokens: [], named: new Map() };
+  let end = index;
+  if (pattern !== undefined && onSameLine(index)) {
+    ({ block, end } = readImportBlock(tokens, index));
+  }
+  return { at: tokens[start] as Token, pattern, args, block, last: tokens[end - 1] as Token, end };
 }
 
 function isSnippetDefinition(tokens: Token[], index: number): boolean {
@@ -112,36 +152,36 @@ function closingBrace(tokens: Token[], open: number): number {
   throw new CaddyfileError(brace.file, brace.line, "this { is never closed; add a matching }");
 }
 
+/** The tokens an import stands for, placeholders filled in, ready to splice in its place. */
 async function resolveImport(
-  directive: Token,
-  args: Token[],
+  directive: ImportDirective,
+  topLevel: boolean,
   snippets: Map<string, Token[]>,
   env: Env,
   files: FileSystem,
 ): Promise<Token[]> {
+  const at = directive.at;
   const fail = (reason: string): never => {
-    throw new CaddyfileError(directive.file, directive.line, reason);
+    throw new CaddyfileError(at.file, at.line, reason);
   };
-  const [patternToken, ...argTokens] = args;
+  const patternToken = directive.pattern;
   if (patternToken === undefined) {
     return fail("import needs a snippet name or a file path, e.g. import common");
   }
-  if (argTokens.some((arg) => isWord(arg, "{"))) {
-    fail(
-      "import with a block ({block} placeholders) is not supported by nuts adapt; use arguments",
-    );
-  }
   const pattern = expandEnv(patternToken.text, env).text;
-  const argValues = argTokens.map((arg) => ({ ...arg, text: expandEnv(arg.text, env).text }));
+  if (pattern === "") fail("import needs a non-empty snippet name or file path");
+  const args = directive.args.map((arg) => expandEnv(arg.text, env).text);
+  const site = `${directive.last.file}:${directive.last.caddyLine}`;
 
   const snippet = snippets.get(pattern);
   if (snippet !== undefined) {
     const label = `(${pattern})`;
-    checkCycle(directive, label, (entry) => entry === label);
-    return spliced(snippet, directive, label, argValues);
+    checkCycle(at, label, (entry) => entry === label);
+    const chained = withImportChain(snippet, at, label);
+    return fillPlaceholders(chained, directive, args, `${site} (import ${pattern})`, topLevel);
   }
 
-  const path = isAbsolute(pattern) ? pattern : join(dirname(directive.file), pattern);
+  const path = isAbsolute(pattern) ? pattern : join(dirname(at.file), pattern);
   const paths = await matchingFiles(path, files, fail);
   if (paths.length === 0 && !/[*?]/.test(pattern)) {
     const looksLikeSnippet = !/[./]/.test(pattern);
@@ -153,13 +193,13 @@ async function resolveImport(
   }
   const imported: Token[] = [];
   for (const file of paths) {
-    checkCycle(directive, file, (entry) => resolve(entry) === resolve(file));
+    checkCycle(at, file, (entry) => resolve(entry) === resolve(file));
     const text = await files.readFile(file).catch((error: NodeJS.ErrnoException) => {
       return fail(`cannot read imported file ${file}: ${error.code ?? error.message}`);
     });
-    imported.push(...spliced(tokenize(text, file), directive, file, argValues));
+    imported.push(...withImportChain(tokenize(text, file), at, file));
   }
-  return imported;
+  return fillPlaceholders(imported, directive, args, `${site} (import)`, topLevel);
 }
 
 async function matchingFiles(
@@ -201,38 +241,74 @@ function importChainOf(token: Token): readonly string[] {
   return token.importChain.length > 0 ? token.importChain : [token.file];
 }
 
-/** Copies of `tokens` as they appear at the import: on a new line, arguments filled in. */
-function spliced(tokens: Token[], directive: Token, label: string, args: Token[]): Token[] {
+/** Copies of `tokens` that record the import they came through, for finding cycles. */
+function withImportChain(tokens: Token[], directive: Token, label: string): Token[] {
   const importChain = [...importChainOf(directive), label];
+  return tokens.map((token) => ({ ...token, importChain }));
+}
+
+/**
+ * The imported tokens as Caddy's doImport splices them: each records the import (`importedAt`);
+ * `{block}` becomes the import block's tokens and `{blocks.NAME}` those of its sub-block NAME
+ * (nothing when there is none); `{args[...]}` take the arguments. Inside a snippet defined in a
+ * file imported at the top level, placeholders are left for that snippet's own imports.
+ */
+function fillPlaceholders(
+  imported: Token[],
+  directive: ImportDirective,
+  args: string[],
+  site: string,
+  topLevel: boolean,
+): Token[] {
   const out: Token[] = [];
-  for (const token of tokens) {
-    const variadic = VARIADIC_ARGS.exec(token.text);
-    if (variadic && token.quote === null) {
-      const start = variadic[1] === "" ? 0 : Number(variadic[1]);
-      const end = variadic[2] === "" ? args.length : Number(variadic[2]);
-      args.slice(start, end).forEach((arg, position) => {
-        out.push({
-          ...arg,
-          line: token.line,
-          file: token.file,
-          startsLine: position === 0 && token.startsLine,
-          importChain,
-        });
-      });
-      continue;
+  let nesting = topLevel ? 0 : 1;
+  let inSnippet = false;
+  let snippetNameAt = false;
+  let position = 0;
+  imported.forEach((original, index) => {
+    const token: Token = { ...original, importedAt: [...original.importedAt, site] };
+    if (!inSnippet && nesting === 0) {
+      position = index === 0 || onNewLine(out[out.length - 1], token) ? 0 : position + 1;
+      if (position === 0 && token.text.length >= 3 && SNIPPET_NAME.test(token.text)) {
+        snippetNameAt = true;
+      }
     }
-    const text = token.text.replace(INDEXED_ARG, (placeholder, bracket?: string, dot?: string) => {
-      const arg = args[Number(bracket ?? dot)];
-      return arg === undefined ? placeholder : arg.text;
-    });
-    out.push({
-      ...token,
-      text,
-      source: text === token.text ? token.source : null,
-      importChain,
-    });
-  }
-  const first = out[0];
-  if (first !== undefined) first.startsLine = true;
+    if (isWord(token, "{")) {
+      nesting++;
+      if (position === 1 && snippetNameAt && nesting === 1) {
+        inSnippet = true;
+        snippetNameAt = false;
+      }
+    } else if (isWord(token, "}")) {
+      nesting--;
+      if (nesting === 0 && inSnippet) inSnippet = false;
+    }
+    const block = blockPlaceholder(token.text, directive.block);
+    if (inSnippet) {
+      out.push(token);
+    } else if (block !== undefined) {
+      // Block tokens keep their own place (file, line, imports), as in Caddy.
+      out.push(...block.map((blockToken) => ({ ...blockToken })));
+    } else {
+      const range = variadicRange(token.text, args.length);
+      if (range !== undefined) {
+        for (const arg of args.slice(range.start, range.end)) {
+          out.push({ ...token, text: arg, source: null });
+        }
+      } else {
+        const text = replaceArgs(token.text, args);
+        out.push(text === token.text ? token : { ...token, text, source: null });
+      }
+    }
+  });
   return out;
+}
+
+/** What `{block}` or `{blocks.NAME}` stands for; undefined when the text is neither. */
+function blockPlaceholder(text: string, block: ImportBlock): Token[] | undefined {
+  if (text === "{block}") return block.tokens;
+  if (text.startsWith("{blocks.") && text.endsWith("}")) {
+    return block.named.get(text.slice("{blocks.".length, -1)) ?? [];
+  }
+  return undefined;
 }

@@ -18,6 +18,12 @@ export interface Token {
   file: string;
   /** The line the token starts on, counting from 1. */
   line: number;
+  /**
+   * The line Caddy's own lexer gives the token: like `line`, except that lines continued with `\`
+   * keep the number of the line they continue until the next real line break. `onNewLine` compares
+   * these, as Caddy does, to tell whether tokens that imports brought together share a line.
+   */
+  caddyLine: number;
   /** How the token was quoted in its source; null for a bare word. */
   quote: '"' | "`" | "heredoc" | null;
   /** The exact source text, written back as-is while the token is unchanged; null once changed. */
@@ -26,12 +32,36 @@ export interface Token {
   startsLine: boolean;
   /** The files and snippets the token was imported through, outermost first. */
   importChain: readonly string[];
+  /**
+   * The imports that spliced the token in, as Caddy records them (`file:line (import name)`):
+   * tokens with different entries are never on one line. A token an import block carried into a
+   * snippet keeps the entries of the place it was written.
+   */
+  importedAt: readonly string[];
 }
 
 const HEREDOC_MARKER = /^[A-Za-z0-9_-]+$/;
 
 export function tokenize(input: string, file: string): Token[] {
   return new Lexer(input, file).all();
+}
+
+/**
+ * Whether `next` starts a new line after `previous`, by Caddy's rule (isNextOnNewLine): tokens
+ * from different files or imports do; otherwise `next` must start on a later line than the one
+ * `previous` ends on. Tokens straight from the lexer agree with their `startsLine`.
+ */
+export function onNewLine(previous: Token | undefined, next: Token): boolean {
+  if (previous === undefined || previous.file !== next.file) return true;
+  const a = previous.importedAt;
+  const b = next.importedAt;
+  if (a.length !== b.length || a.some((entry, index) => entry !== b[index])) return true;
+  return previous.caddyLine + lineBreaksIn(previous) < next.caddyLine;
+}
+
+/** Line breaks inside a token as Caddy counts them: a heredoc adds its two marker lines. */
+function lineBreaksIn(token: Token): number {
+  return countLineBreaks(token.text) + (token.quote === "heredoc" ? 2 : 0);
 }
 
 /** True when the token is the bare word `word` (a quoted "{" is text, not a brace). */
@@ -43,6 +73,8 @@ class Lexer {
   private position = 0;
   private line = 1;
   private startsLine = true;
+  /** Lines continued with `\` since the last real line break; Caddy's line count skips them. */
+  private continuedLines = 0;
 
   constructor(
     private readonly input: string,
@@ -62,6 +94,7 @@ class Lexer {
     if (this.position >= this.input.length) return undefined;
     const start = this.position;
     const line = this.line;
+    const caddyLine = this.line - this.continuedLines;
     const char = this.input[start];
     let text: string;
     let quote: Token["quote"] = null;
@@ -81,10 +114,12 @@ class Lexer {
       text,
       file: this.file,
       line,
+      caddyLine,
       quote,
       source: this.input.slice(start, this.position),
       startsLine: this.startsLine,
       importChain: [],
+      importedAt: [],
     };
     this.startsLine = false;
     return token;
@@ -96,12 +131,14 @@ class Lexer {
       const char = input[this.position] as string;
       if (char === "\n") {
         this.line++;
+        this.continuedLines = 0;
         this.startsLine = true;
         this.position++;
       } else if (char === "\\" && /^\\\r?\n/.test(input.slice(this.position, this.position + 3))) {
         // An escaped line break joins the next line to this one.
         this.position += input[this.position + 1] === "\r" ? 3 : 2;
         this.line++;
+        this.continuedLines++;
       } else if (/\s/.test(char)) {
         this.position++;
       } else if (char === "#") {
@@ -149,13 +186,13 @@ class Lexer {
       if (char === "\\" && this.position + 1 < input.length) {
         const escaped = input[this.position + 1] as string;
         text += escaped === '"' ? '"' : `\\${escaped}`;
-        if (escaped === "\n") this.line++;
+        if (escaped === "\n") this.newLineInToken();
         this.position += 2;
         continue;
       }
       this.position++;
       if (char === '"') return text;
-      if (char === "\n") this.line++;
+      if (char === "\n") this.newLineInToken();
       text += char;
     }
     throw this.error(startLine, 'this quoted string is never closed; end it with "');
@@ -168,7 +205,9 @@ class Lexer {
       throw this.error(startLine, "this backtick string is never closed; end it with `");
     }
     const text = this.input.slice(this.position + 1, end);
-    this.line += countLineBreaks(text);
+    const lineBreaks = countLineBreaks(text);
+    this.line += lineBreaks;
+    if (lineBreaks > 0) this.continuedLines = 0;
     this.position = end + 1;
     return text;
   }
@@ -224,8 +263,15 @@ class Lexer {
       }
     });
     this.line += 1 + countLineBreaks(content);
+    this.continuedLines = 0;
     this.position = markerAt + marker.length;
     return out.join("\n");
+  }
+
+  /** A line break inside a quoted token: Caddy's line count catches up with continued lines. */
+  private newLineInToken(): void {
+    this.line++;
+    this.continuedLines = 0;
   }
 
   private error(line: number, reason: string): CaddyfileError {
