@@ -41,13 +41,30 @@ run: ## Demo on http://localhost:8080: local nats-server, EVENTS stream, Caddy +
 	@bash scripts/run-dev.sh
 
 .PHONY: docker-up
-docker-up: ## The same demo in Docker (nats, stream init, nuts) on http://localhost:8080
-	docker compose up --build --detach
-	@echo "demo on http://localhost:8080/ ; logs: docker compose logs -f nuts ; stop: make docker-down"
+docker-up: ## The same demo in Docker (nats, stream init, nuts) on http://localhost:8080, once it serves
+	docker compose up --build --wait
+	@echo "demo on http://localhost:$${NUTS_HTTP_PORT:-8080}/ ; logs: docker compose logs -f nuts ; stop: make docker-down"
 
 .PHONY: docker-down
-docker-down: ## Stop and remove the Docker demo (its NATS volume too)
-	docker compose down --volumes
+docker-down: ## Stop and remove the Docker demo; the stream's data stays (docker compose down --volumes drops it)
+	docker compose down
+
+.PHONY: test-docker
+test-docker: $(NODE_MODULES) ## Build and start the compose stack, run the @docker scenarios against it, remove it
+	@bash scripts/test-docker.sh
+
+# The supported Node.js LTS lines (package.json engines); the npm registry's `node` package
+# brings each one, so this runs on a machine whose own Node is another version.
+NODE_LINES := 22 24
+
+.PHONY: test-node-versions
+test-node-versions: build ## vitest on each supported Node line (22, 24), fetched with npx -p node@N
+	@mkdir -p reports
+	@for line in $(NODE_LINES); do \
+	  echo "== vitest on Node $$line"; \
+	  PATH="$(CURDIR)/.tools/bin:$$PATH" npx --yes -p node@$$line -- node node_modules/vitest/vitest.mjs run \
+	    --reporter=default --reporter=json --outputFile.json=reports/vitest-node$$line.json || exit 1; \
+	done
 
 .PHONY: bench
 bench: build ## Benchmarks: NUTS (via Caddy and direct), nginx + nchan and a minimal server; writes docs/benchmarks.*

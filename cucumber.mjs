@@ -15,8 +15,17 @@ const common = {
   parallel: 0,
 };
 
-/** `npx cucumber-js`: everything but the scenarios that wait for a fix elsewhere. */
-export default { ...common, tags: "not @wip" };
+/**
+ * `npx cucumber-js`: everything but the scenarios that wait for a fix elsewhere and those that
+ * need the Docker stack.
+ */
+export default { ...common, tags: "not @wip and not @docker" };
 
 /** `npx cucumber-js -p wip`: only those, to see whether the fix has landed. */
 export const wip = { ...common, tags: "@wip" };
+
+/**
+ * `npx cucumber-js -p docker`: the scenarios against the compose stack at NUTS_DOCKER_URL
+ * (default http://localhost:8080); `make test-docker` starts and removes that stack.
+ */
+export const docker = { ...common, tags: "@docker and not @wip" };

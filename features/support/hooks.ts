@@ -8,7 +8,8 @@ import type { NutsWorld } from "./world.js";
 
 let shared: { featureUri: string; nats: TestNats } | undefined;
 
-Before(async function (this: NutsWorld, { pickle }) {
+// @docker scenarios run against the compose stack and its NATS (docker-stack.ts), not one here.
+Before({ tags: "not @docker" }, async function (this: NutsWorld, { pickle }) {
   if (shared?.featureUri !== pickle.uri) {
     await shared?.nats.stop();
     shared = { featureUri: pickle.uri, nats: await TestNats.start() };
