@@ -1,6 +1,12 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import { type StreamEvent, watchStream } from "./advisories.js";
+import {
+  CONSUMER_HEARTBEAT_MS,
+  describeLoss,
+  isStreamNotFound,
+  watchConsumer,
+} from "./consumer-health.js";
 import type { Logger } from "./log.js";
 import { replayFromStream } from "./replay.js";
 import { Ring, type RingEntry } from "./ring.js";
@@ -64,8 +70,14 @@ export class RouteSource {
   private consumerGeneration = 0;
   private advisories: { nc: NatsConnection; watch: { stop(): void } } | undefined;
   private boundsLookup: Promise<{ first: number; last: number }> | undefined;
-  /** Stops the current live consumer so that `run` starts a fresh one. */
-  private restartConsumer: (() => void) | undefined;
+  /**
+   * Set when the live consumer must be replaced and the stream looked at again (NATS came back,
+   * the stream changed, the consumer was lost). A request made while a consumer is being set up
+   * is kept and acted on as soon as it runs.
+   */
+  private restartRequested = false;
+  /** Stops the running live consumer, or ends the wait between two attempts. */
+  private interrupt: (() => void) | undefined;
 
   constructor(
     readonly transport: NatsTransport,
@@ -251,6 +263,13 @@ export class RouteSource {
         await subscriber.deliverAndWait([{ seq, frame: this.frame(seq, topic, data, time) }]);
         return true;
       },
+      onConsumerLost: (reason, afterSeq) => {
+        this.log.warn("a replay consumer was lost; the replay goes on with a new one", {
+          stream: streamName,
+          after_seq: afterSeq,
+          reason,
+        });
+      },
     });
   }
 
@@ -265,7 +284,7 @@ export class RouteSource {
     this.transport.onChange((state) => {
       // After NATS comes back, start a fresh consumer after `head`: nats.js's ordered consumer
       // can stall for tens of seconds after a server restart.
-      if (state.type === "connected") this.restartConsumer?.();
+      if (state.type === "connected") this.restartConsumer();
       for (const listener of [...this.listeners]) listener();
     });
     while (!signal.aborted) {
@@ -275,17 +294,7 @@ export class RouteSource {
       } catch (error) {
         if (signal.aborted) break;
         if (isStreamNotFound(error)) {
-          if (this.state.type !== "stream_missing") {
-            const { streamName, topicPrefix } = this.options;
-            this.log.error(
-              `stream ${streamName} does not exist; clients are refused until it does`,
-              {
-                stream: streamName,
-                fix: `nuts stream add ${streamName} --subjects '${topicPrefix}>'`,
-              },
-            );
-          }
-          this.setState({ type: "stream_missing" });
+          this.streamGone();
         } else {
           this.log.warn("live consumer stopped; starting it again", {
             stream: this.options.streamName,
@@ -294,19 +303,73 @@ export class RouteSource {
           this.setState({ type: "failed", reason: describe(error) });
         }
       }
-      await sleep(this.options.retryWaitMs, signal);
+      await this.pause(this.options.retryWaitMs, signal);
     }
+  }
+
+  /** Waits before another attempt; a restart request (the stream came back) ends it early. */
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.restartRequested) return;
+    const woken = new AbortController();
+    this.interrupt = () => woken.abort();
+    try {
+      await sleep(ms, AbortSignal.any([signal, woken.signal]));
+    } finally {
+      this.interrupt = undefined;
+    }
+  }
+
+  /**
+   * Replaces the live consumer and looks at the stream again: whatever NUTS heard (an advisory,
+   * the consumer's own status, a reconnect), the stream's info decides what happened, so each
+   * change reaches the subscribers once, with the reason the stream shows.
+   */
+  private restartConsumer(): void {
+    this.restartRequested = true;
+    this.interrupt?.();
+  }
+
+  /**
+   * The stream is not there. Subscribers of the stream that was are told once (a deletion may
+   * be heard from an advisory, the consumer, and a failed restart, in any order); new clients
+   * are refused until it exists again.
+   */
+  private streamGone(): void {
+    const { streamName, topicPrefix } = this.options;
+    if (this.state.type !== "stream_missing") {
+      this.log.error(`stream ${streamName} does not exist; clients are refused until it does`, {
+        stream: streamName,
+        fix: `nuts stream add ${streamName} --subjects '${topicPrefix}>'`,
+      });
+    }
+    this.setState({ type: "stream_missing" });
+    if (this.streamCreated === undefined) return;
+    this.streamCreated = undefined;
+    this.log.warn("the stream was deleted; subscribers are told", { stream: streamName });
+    this.resetAll("stream_deleted", 0);
   }
 
   private async consume(signal: AbortSignal): Promise<void> {
     const { nc, js, jsm } = await this.transport.connected(signal);
     const { streamName, topicPrefix, ringSize } = this.options;
+    // What is asked from here on is not seen by the stream info read below.
+    this.restartRequested = false;
+    // Before anything can fail: a deletion must be heard even while no consumer runs.
+    this.watchAdvisories(nc);
     const info = await jsm.streams.info(streamName);
     if (!this.ring) {
       this.head = info.state.last_seq;
       this.ring = new Ring(ringSize, this.head);
-    } else if (info.created !== this.streamCreated || info.state.last_seq < this.head) {
+    } else if (
+      this.streamCreated !== undefined &&
+      (info.created !== this.streamCreated || info.state.last_seq < this.head)
+    ) {
+      this.log.warn("the stream was made again; subscribers are told", { stream: streamName });
       this.resetAll("stream_recreated", info.state.last_seq);
+    } else if (this.streamCreated === undefined && this.state.type === "stream_missing") {
+      // Back after a deletion: its subscribers were told then; new ones start at its head.
+      this.head = info.state.last_seq;
+      this.ring = new Ring(ringSize, this.head);
     }
     this.streamCreated = info.created;
     const consumer = await js.consumers.get(streamName, {
@@ -317,15 +380,20 @@ export class RouteSource {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.head + 1,
     });
-    const messages = await consumer.consume();
-    let restarted = false;
-    this.restartConsumer = () => {
-      restarted = true;
-      messages.stop();
-    };
+    const messages = await consumer.consume({ idle_heartbeat: CONSUMER_HEARTBEAT_MS });
     const stop = () => messages.stop();
+    this.interrupt = stop;
     signal.addEventListener("abort", stop, { once: true });
-    this.watchAdvisories(nc);
+    watchConsumer(messages, (loss) => {
+      this.log.warn("the live consumer was lost; starting a new one", {
+        stream: streamName,
+        reason: describeLoss(loss),
+        after_seq: this.head,
+      });
+      this.restartConsumer();
+    });
+    // Asked for while this one was being set up (the stream changed, NATS reconnected).
+    if (this.restartRequested) stop();
     this.setState({ type: "ready" });
     this.log.info("live consumer started", {
       stream: streamName,
@@ -334,9 +402,9 @@ export class RouteSource {
     });
     try {
       for await (const message of messages) this.dispatch(message);
-      if (!signal.aborted && !restarted) throw new Error("the live consumer ended");
+      if (!signal.aborted && !this.restartRequested) throw new Error("the live consumer ended");
     } finally {
-      this.restartConsumer = undefined;
+      this.interrupt = undefined;
       signal.removeEventListener("abort", stop);
     }
   }
@@ -358,15 +426,9 @@ export class RouteSource {
   private onStreamEvent(event: StreamEvent): void {
     switch (event.type) {
       case "stream_deleted":
-        this.log.warn("the stream was deleted; subscribers are told", {
-          stream: this.options.streamName,
-        });
-        this.setState({ type: "stream_missing" });
-        this.resetAll("stream_deleted", 0);
-        this.restartConsumer?.();
-        break;
       case "stream_created":
-        this.restartConsumer?.();
+        // The stream's info, read by the new consumer, says what to tell subscribers.
+        this.restartConsumer();
         break;
       case "stream_purged":
         // Purged messages must not be served from memory to a client resuming from before them.
@@ -380,7 +442,7 @@ export class RouteSource {
           this.log.warn("the live consumer was deleted; starting a new one", {
             stream: this.options.streamName,
           });
-          this.restartConsumer?.();
+          this.restartConsumer();
         }
         break;
     }
@@ -469,10 +531,4 @@ function* batchesOf<T extends { frame: Uint8Array }>(entries: readonly T[], byte
     size += entry.frame.byteLength;
   }
   if (batch.length > 0) yield batch;
-}
-
-function isStreamNotFound(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: number | string }).code;
-  return code === 10059 || /stream not found/i.test(error.message);
 }

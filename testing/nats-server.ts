@@ -123,7 +123,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   }
 }
 
-class StartupError extends Error {
+export class StartupError extends Error {
   override name = "StartupError";
   constructor(
     message: string,
@@ -220,12 +220,12 @@ function waitUntilStopped(pid: number | undefined): void {
 }
 
 /** Servers still running, killed when the test process exits so none outlive it. */
-const liveServers = new Set<ChildProcess>();
+export const liveServers = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of liveServers) child.kill("SIGKILL");
 });
 
-async function launch(configFile: string, port: number): Promise<ChildProcess> {
+export async function launch(configFile: string, port: number): Promise<ChildProcess> {
   const binary = natsServerBinary();
   const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
