@@ -127,6 +127,22 @@ describe("adaptCaddyfile errors", () => {
     );
   });
 
+  it("name the user's file and line for mistakes inside an import block", async () => {
+    const snippets =
+      "(feed) {\n\troute /events* {\n\t\tnuts {\n\t\t\tstream_name EVENTS\n\t\t\t{blocks.nuts}\n\t\t}\n\t}\n}\n";
+    const text = `${snippets}:8080 {\n\timport feed {\n\t\tnuts {\n\t\t\tretry soon\n\t\t}\n\t}\n}\n`;
+    expect(await message(text)).toBe('Caddyfile:12: retry takes a whole number, got "soon"');
+    const files = { "conf/feed.caddy": snippets.replace(/^\(feed\) \{\n|\}\n$/g, "") };
+    const viaFile =
+      ":8080 {\n\timport conf/feed.caddy {\n\t\tnuts {\n\t\t\tretry soon\n\t\t}\n\t}\n}\n";
+    expect(await message(viaFile, files)).toBe(
+      'Caddyfile:4: retry takes a whole number, got "soon"',
+    );
+    expect(await message(`${snippets}:8080 {\n\timport feed {\n\t\tnuts {\n\t\t\t{\n`)).toBe(
+      "Caddyfile:10: the block of this import is never closed; add a matching }",
+    );
+  });
+
   it("name file and line for syntax errors", async () => {
     expect(await message(":8080 {\n\troute /events* {\n")).toBe(
       "Caddyfile:2: this { is never closed; add a matching }",

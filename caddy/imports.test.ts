@@ -99,4 +99,129 @@ describe("expandImports", () => {
       "/site/Caddyfile:3: snippet (s) is defined twice",
     );
   });
+
+  it("replaces {block} with the import block's tokens, on the lines they were written on", async () => {
+    const text =
+      "(s) {\n\theader {\n\t\t{block}\n\t}\n}\n:80 {\n\timport s {\n\t\tX-A a\n\t\tX-B b\n\t}\n}";
+    expect(await expand(text)).toEqual([
+      [":80", "{"],
+      ["header", "{"],
+      ["X-A", "a"],
+      ["X-B", "b"],
+      ["}"],
+      ["}"],
+    ]);
+  });
+
+  it("replaces {blocks.NAME} with the sub-block's arguments and contents; unknown names with nothing", async () => {
+    const snippet = "(s) {\n\tfirst {blocks.a}\n\t{blocks.b}\n\t{blocks.none}\n\tlast\n}\n";
+    const block = "\ta x y {\n\t\tinner 1\n\t}\n\tb b1\n\tb b2 {\n\t\tinner 2\n\t}\n";
+    expect(await expand(`${snippet}:80 {\nimport s {\n${block}}\n}`)).toEqual([
+      [":80", "{"],
+      ["first"],
+      ["x", "y"],
+      ["inner", "1"],
+      ["b2"],
+      ["inner", "2"],
+      ["last"],
+      ["}"],
+    ]);
+  });
+
+  it("expands {block} and {blocks.NAME} to nothing when the import has no block", async () => {
+    const snippet = "(s) {\n\theader {\n\t\tX-A a\n\t\t{block}\n\t\t{blocks.b}\n\t}\n}\n";
+    expect(await expand(`${snippet}:80 {\n\timport s\n}`)).toEqual([
+      [":80", "{"],
+      ["header", "{"],
+      ["X-A", "a"],
+      ["}"],
+      ["}"],
+    ]);
+  });
+
+  it("passes blocks and arguments through nested snippets, defined in any order", async () => {
+    const text = `(outer) {
+	route {args[0]} {
+		import inner {args[1]} {
+			{block}
+			extra {blocks.tail}
+		}
+	}
+}
+(inner) {
+	reverse_proxy {args[0]} {
+		{block}
+	}
+}
+:80 {
+	import outer /api localhost:9000 {
+		header_up X-A a
+		tail 1 2
+	}
+}`;
+    expect(await expand(text)).toEqual([
+      [":80", "{"],
+      ["route", "/api", "{"],
+      ["reverse_proxy", "localhost:9000", "{"],
+      ["header_up", "X-A", "a"],
+      ["tail", "1", "2"],
+      ["extra"],
+      ["1", "2"],
+      ["}"],
+      ["}"],
+      ["}"],
+    ]);
+  });
+
+  it("fills a file imported with a block, but not the snippets that file defines", async () => {
+    const files = {
+      "/site/parts.caddy": "(later) {\n\trespond {args[0]} {block}\n}\nheader {args[0]}\n{block}\n",
+    };
+    expect(
+      await expand("import parts.caddy X {\n\tfrom block\n}\n:80 {\n\timport later Y\n}", files),
+    ).toEqual([["header", "X"], ["from", "block"], [":80", "{"], ["respond", "Y"], ["}"]]);
+  });
+
+  it("fills arguments as Caddy's replacer does: ranges checked, escaped braces unescaped", async () => {
+    const snippet =
+      "(s) {\n\tall {args[:]}\n\tout {args[1:9]}\n\tneg {args[-1]}\n\tesc \\{x\\} {args[0]}\\}\n}\n";
+    expect(await expand(`${snippet}:80 {\n\timport s a b\n}`)).toEqual([
+      [":80", "{"],
+      ["all", "a", "b"],
+      ["out", "{args[1:9]}"],
+      ["neg", "{args[-1]}"],
+      ["esc", "{x}", "a}"],
+      ["}"],
+    ]);
+  });
+
+  it("keeps a block's file and line on its tokens, so errors name the user's line", async () => {
+    const tokens = await expandImports(
+      tokenize(
+        "(s) {\n\troute {\n\t\t{block}\n\t}\n}\n:80 {\n\timport s {\n\t\tnuts\n\t}\n}",
+        "/site/Caddyfile",
+      ),
+      {},
+      memoryFiles({}),
+    );
+    const nuts = tokens.find((token) => token.text === "nuts");
+    expect([nuts?.file, nuts?.line, nuts?.startsLine]).toEqual(["/site/Caddyfile", 8, true]);
+  });
+
+  it("refuses an anonymous block inside an import block, as Caddy does", async () => {
+    expect(
+      await expandError("(s) {\n\t{block}\n}\n:80 {\n\timport s {\n\t\t{\n\t\t\ta\n\t\t}\n\t}\n}"),
+    ).toBe(
+      "/site/Caddyfile:6: an import block cannot hold an anonymous { ... } block (Caddy refuses it); name it, e.g. name { ... }, and use {blocks.name}",
+    );
+  });
+
+  it("names the line of an import block that is never closed, or a brace with more after it", async () => {
+    expect(await expandError("(s) {\n}\n:80 {\n\timport s {\n\t\ta\n")).toBe(
+      "/site/Caddyfile:4: the block of this import is never closed; add a matching }",
+    );
+    expect(await expandError("(s) {\n}\n:80 {\n\timport s {\n\t\ta {\n\t\t} b\n\t}\n}")).toBe(
+      '/site/Caddyfile:6: unexpected "b" after } inside an import block; start it on a new line',
+    );
+  });
 });
