@@ -19,6 +19,8 @@ async function run(command: LoadCommand): Promise<unknown> {
       return generator.drop();
     case "reconnect":
       return generator.reconnect(command.request);
+    case "churn":
+      return generator.churn(command.request);
     case "close":
       return generator.closeAll();
   }

@@ -82,6 +82,37 @@ export interface ReconnectRequest {
   deadlineMs?: number;
 }
 
+export interface ChurnRequest {
+  port: number;
+  /** Request path before the topic, e.g. `/events?topic=`. */
+  pathPrefix: string;
+  /** Client i of a wave watches topics[i % topics.length]. */
+  topics: string[];
+  /** Streams to open and drop, in whole waves (the last wave may be smaller). */
+  streams: number;
+  waveSize: number;
+  /** How long a wave's streams stay open once all have their response heads. */
+  holdMs: number;
+  /**
+   * Every `resumeEvery`-th client of a wave resumes with `Last-Event-ID`: the last id the client
+   * at its place in an earlier wave saw. Which wave is taken in turn from `resumeWavesAgo`
+   * (1: the previous wave, a cursor still in the sidecar's ring; a larger number: older, so it
+   * may be read from the stream).
+   */
+  resumeEvery: number;
+  resumeWavesAgo: number[];
+  timeoutMs: number;
+}
+
+export interface ChurnResult extends ConnectResult {
+  /** Streams opened with `Last-Event-ID`. */
+  resumed: number;
+  received: number;
+  /** Gaps in the per-topic counters (a resumed stream must continue where its cursor was). */
+  lost: number;
+  duplicates: number;
+}
+
 const SOURCE_ADDRESSES = 8;
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 
@@ -113,6 +144,8 @@ export class LoadGenerator {
   private lastReceiveAt: number | null = null;
   private port = 0;
   private reconnectAt = 0;
+  /** The latest churn waves, newest last: where resuming clients take their cursors from. */
+  private churnWaves: Client[][] = [];
 
   get size(): number {
     return this.clients.length;
@@ -231,6 +264,68 @@ export class LoadGenerator {
     this.drop();
     this.clients = [];
     this.reconnectAt = 0;
+    this.churnWaves = [];
+  }
+
+  /**
+   * Opens streams in waves and drops each wave after `holdMs`: the connect, resume, leave cycle
+   * of browsers on a busy site. The clients are not kept (beyond the few waves resumers need).
+   */
+  async churn(request: ChurnRequest): Promise<ChurnResult> {
+    this.port = request.port;
+    this.timeMessages = false;
+    const started = Date.now();
+    const total: ChurnResult = {
+      opened: 0,
+      failed: 0,
+      errors: [],
+      elapsedMs: 0,
+      resumed: 0,
+      received: 0,
+      lost: 0,
+      duplicates: 0,
+    };
+    const errors = new Set<string>();
+    const keepWaves = Math.max(...request.resumeWavesAgo);
+    for (let done = 0; done < request.streams; done += request.waveSize) {
+      const size = Math.min(request.waveSize, request.streams - done);
+      const wave: Client[] = [];
+      for (let index = 0; index < size; index++) {
+        const topic = request.topics[index % request.topics.length] as string;
+        const client = new Client(index, topic, request.pathPrefix + encodeURIComponent(topic));
+        if (index % request.resumeEvery === request.resumeEvery - 1) {
+          const turn = Math.floor(index / request.resumeEvery) % request.resumeWavesAgo.length;
+          const earlier = this.churnWaves.at(-(request.resumeWavesAgo[turn] as number))?.[index];
+          if (earlier?.lastId !== undefined) {
+            client.lastId = earlier.lastId;
+            client.lastN = earlier.lastN;
+            total.resumed++;
+          }
+        }
+        wave.push(client);
+      }
+      const opened = await this.open(wave, {
+        batchSize: size,
+        pauseMs: 0,
+        lastEventId: undefined,
+        timeoutMs: request.timeoutMs,
+      });
+      total.opened += opened.opened;
+      total.failed += opened.failed;
+      for (const error of opened.errors) if (errors.size < 5) errors.add(error);
+      await sleep(request.holdMs);
+      for (const client of wave) {
+        client.expectedClose = true;
+        client.socket?.destroy();
+        client.socket = undefined;
+        total.received += client.received;
+        total.lost += client.gaps;
+        total.duplicates += client.duplicates;
+      }
+      this.churnWaves.push(wave);
+      if (this.churnWaves.length > keepWaves) this.churnWaves.shift();
+    }
+    return { ...total, errors: [...errors], elapsedMs: Date.now() - started };
   }
 
   private async open(

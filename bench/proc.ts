@@ -1,5 +1,5 @@
 /** What the benchmark reads about processes from /proc (Linux): memory, CPU time, children. */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat times; 100 on every Linux the bench targets. */
 const CLOCK_TICKS = 100;
@@ -102,5 +102,55 @@ export function commandLine(pid: number): string {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
   } catch {
     return "";
+  }
+}
+
+/**
+ * The loopback TCP ports a process listens on (its sockets in /proc/<pid>/fd matched against
+ * /proc/<pid>/net/tcp): how the benchmark finds a sidecar's `--inspect=127.0.0.1:0` port.
+ */
+export function listeningPorts(pid: number): number[] {
+  let inodes: Set<string>;
+  try {
+    inodes = new Set(
+      readdirSync(`/proc/${pid}/fd`)
+        .map((fd) => {
+          try {
+            return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((inode): inode is string => inode !== undefined),
+    );
+  } catch {
+    return [];
+  }
+  const ports: number[] = [];
+  for (const table of ["tcp", "tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const [, local, , state] = fields;
+      // 0A: LISTEN
+      if (state !== "0A" || !local || !inodes.has(fields[9] ?? "")) continue;
+      ports.push(Number.parseInt(local.split(":").at(-1) ?? "", 16));
+    }
+  }
+  return ports;
+}
+
+/** Open file descriptors of a process, or 0 when it is gone. */
+export function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
   }
 }

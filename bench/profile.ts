@@ -44,6 +44,21 @@ export interface Profile {
   };
   /** `timeoutMs` caps the wait: a system that is slower is reported with what it delivered. */
   replay: { messages: number; timeoutMs: number };
+  /**
+   * Streams opened and dropped in waves while messages flow (NUTS only): the sidecar's memory
+   * after a forced GC is read at 0 and at each count of `checkpoints` (streams so far).
+   */
+  churn: {
+    waveSize: number;
+    topics: number;
+    holdMs: number;
+    rate: number;
+    /** Every n-th client of a wave resumes with `Last-Event-ID`. */
+    resumeEvery: number;
+    /** Resumers take the cursor of a client this many waves back, in turn (see loadgen.ts). */
+    resumeWavesAgo: number[];
+    checkpoints: number[];
+  };
 }
 
 export const PROFILES: Record<Profile["name"], Profile> = {
@@ -73,6 +88,15 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       catchUpTimeoutMs: 5_000,
     },
     replay: { messages: 100_000, timeoutMs: 8_000 },
+    churn: {
+      waveSize: 300,
+      topics: 10,
+      holdMs: 700,
+      rate: 500,
+      resumeEvery: 3,
+      resumeWavesAgo: [1, 4],
+      checkpoints: [10_000, 20_000, 30_000],
+    },
   },
   quick: {
     name: "quick",
@@ -100,6 +124,15 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       catchUpTimeoutMs: 5_000,
     },
     replay: { messages: 10_000, timeoutMs: 8_000 },
+    churn: {
+      waveSize: 300,
+      topics: 10,
+      holdMs: 700,
+      rate: 500,
+      resumeEvery: 3,
+      resumeWavesAgo: [1, 4],
+      checkpoints: [1_500, 3_000],
+    },
   },
 };
 

@@ -2,6 +2,8 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type {
+  ChurnRequest,
+  ChurnResult,
   CollectRequest,
   ConnectRequest,
   ConnectResult,
@@ -16,6 +18,7 @@ export type LoadCommand =
   | { type: "collect"; request: CollectRequest }
   | { type: "drop" }
   | { type: "reconnect"; request: ReconnectRequest }
+  | { type: "churn"; request: ChurnRequest }
   | { type: "close" };
 
 interface Reply {
@@ -82,6 +85,10 @@ export class RemoteLoadGenerator {
 
   reconnect(request: ReconnectRequest): Promise<ConnectResult> {
     return this.call({ type: "reconnect", request }) as Promise<ConnectResult>;
+  }
+
+  churn(request: ChurnRequest): Promise<ChurnResult> {
+    return this.call({ type: "churn", request }) as Promise<ChurnResult>;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 /** docs/benchmarks.md: the results as tables, the targets measured against, and the method. */
 import { capacityMessages, type Profile } from "./profile.js";
 import type { Results, SystemRun } from "./results.js";
-import type { FanoutStep } from "./scenarios.js";
+import type { ChurnMetrics, FanoutStep } from "./scenarios.js";
 import { median } from "./stats.js";
 import { NCHAN_MAX_PUBLISH_RATE } from "./systems/nchan.js";
 import { SYSTEM_LABELS, SYSTEM_NAMES, type SystemName } from "./systems/system.js";
@@ -138,6 +138,44 @@ export function renderReport(results: Results, profile: Profile): string {
     lines.push("");
   }
 
+  const { churn } = profile;
+  const lastCheckpoint = churn.checkpoints.at(-1) ?? 0;
+  lines.push(
+    `## Churn: ${fmt(lastCheckpoint)} streams opened and dropped, sidecar memory after GC`,
+  );
+  lines.push("");
+  lines.push(
+    `Waves of ${fmt(churn.waveSize)} clients on ${churn.topics} topics while messages flow at ${fmt(churn.rate)} msg/s over them; every ${ordinal(churn.resumeEvery)} client resumes with \`Last-Event-ID\` (the last id the client at its place in an earlier wave saw: alternately the previous wave, served from the sidecar's ring, and ${churn.resumeWavesAgo.filter((ago) => ago > 1).join(", ")} waves back, read from the stream with a replay consumer); each wave is dropped ${churn.holdMs} ms after its last response head. At 0 and every ${fmt(churn.checkpoints[0] ?? 0)} streams the sidecar's memory is read after a forced full GC, through its inspector (the bench starts it with \`--inspect=127.0.0.1:0\`; \`HeapProfiler.collectGarbage\`, then \`process.memoryUsage()\`). Heap: the V8 heap in use, i.e. what is still reachable; external: Buffers and other memory held from the heap; RSS: \`VmRSS\` of the sidecar. Growth per 10,000 streams is taken from the first checkpoint after 0 to the last: the step from 0 includes the warm-up (compiled code, the ring filling with ${"`ring_size`"} frames, Node's pool of HTTP parsers). Lost and duplicates: gaps and repeats in the per-topic counters, resumed streams included. Only the NUTS systems run it (the reading comes from the sidecar's inspector); nchan and the minimal server are left out.`,
+  );
+  lines.push("");
+  lines.push(
+    "| system | streams | heap MiB | external MiB | RSS MiB | open files | JetStream consumers |",
+  );
+  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const churned: [SystemName, ChurnMetrics][] = [];
+  for (const [name, system] of systemsInOrder(results)) {
+    if (!system.churn) continue;
+    churned.push([name, system.churn]);
+    for (const point of system.churn.checkpoints) {
+      lines.push(
+        `| ${SYSTEM_LABELS[name]} | ${fmt(point.streams)} | ${mib(point.heapUsedKiB)} | ${mib(point.externalKiB)} | ${mib(point.rssKiB)} | ${fmt(point.openFiles)} | ${point.consumers ?? "n/a"} |`,
+      );
+    }
+  }
+  lines.push("");
+  if (churned.length > 0) {
+    lines.push(
+      "| system | heap KiB per 10,000 streams | RSS KiB per 10,000 streams | opened | failed | resumed | lost | duplicates | seconds |",
+    );
+    lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const [name, metrics] of churned) {
+      lines.push(
+        `| ${SYSTEM_LABELS[name]} | ${fmt(metrics.heapKiBPer10k)} | ${fmt(metrics.rssKiBPer10k)} | ${fmt(metrics.opened)} | ${fmt(metrics.failed)} | ${fmt(metrics.resumed)} | ${fmt(metrics.lost)} | ${fmt(metrics.duplicates)} | ${fmt(metrics.seconds)} |`,
+      );
+    }
+    lines.push("");
+  }
+
   const failures = results.runs.filter((run) => run.error !== undefined);
   if (failures.length > 0) {
     lines.push("## Failed runs");
@@ -161,6 +199,12 @@ export function renderReport(results: Results, profile: Profile): string {
   lines.push("");
   return `${lines.join("\n")}\n`;
 }
+
+/**
+ * Heap growth under churn that still counts as flat: a stream that left a single small object
+ * behind (a closure, a Set entry: 32 bytes or more) would cost over 312 KiB per 10,000.
+ */
+const CHURN_HEAP_KIB_PER_10K = 256;
 
 interface TargetRow {
   target: string;
@@ -270,6 +314,14 @@ function targets(results: Results, profile: Profile): TargetRow[] {
         ),
       });
     }
+    if (system.churn) {
+      const { heapKiBPer10k, checkpoints, lost, duplicates } = system.churn;
+      rows.push({
+        target: `churn: heap after GC flat (< ${CHURN_HEAP_KIB_PER_10K} KiB per 10,000 streams opened and dropped), nothing lost, ${SYSTEM_LABELS[name]}`,
+        measured: `${fmt(heapKiBPer10k)} KiB per 10,000 (${mib(checkpoints[1]?.heapUsedKiB ?? 0)} to ${mib(checkpoints.at(-1)?.heapUsedKiB ?? 0)} MiB from ${fmt(checkpoints[1]?.streams)} to ${fmt(checkpoints.at(-1)?.streams)} streams), ${fmt(lost)} lost, ${fmt(duplicates)} duplicates`,
+        met: yes(heapKiBPer10k < CHURN_HEAP_KIB_PER_10K && lost === 0 && duplicates === 0),
+      });
+    }
     if (system.replay) {
       rows.push({
         target: `replay ≥ 50,000 msg/s, ${SYSTEM_LABELS[name]}`,
@@ -317,6 +369,14 @@ function wallTime(env: Results["environment"]): string {
     return `Wall time: ${fmt(env.durationSeconds)} s for the whole \`${env.durationFrom}\`, from its start (dependency check, build, nginx/nchan check or install, every run, the report), ${fmt(env.benchSeconds)} s of it in \`bench/run.ts\`.`;
   }
   return `Wall time: ${fmt(env.durationSeconds)} s for \`bench/run.ts\` (nginx/nchan check or install, every run, the report; not run by make, so no build counted).`;
+}
+
+function mib(kib: number): string {
+  return (kib / 1024).toFixed(1);
+}
+
+function ordinal(value: number): string {
+  return value === 2 ? "second" : value === 3 ? "third" : `${value}th`;
 }
 
 function yes(met: boolean): string {

@@ -1,5 +1,11 @@
 /** The shape of a benchmark's results file, and the medians over runs. */
-import type { FanoutStep, ReplayMetrics, StormMetrics, WindowMetrics } from "./scenarios.js";
+import type {
+  ChurnMetrics,
+  FanoutStep,
+  ReplayMetrics,
+  StormMetrics,
+  WindowMetrics,
+} from "./scenarios.js";
 import { median } from "./stats.js";
 import type { SystemName } from "./systems/system.js";
 
@@ -12,6 +18,8 @@ export interface SystemRun {
   manyTopics: WindowMetrics | null;
   storm: StormMetrics | null;
   replay: ReplayMetrics | null;
+  /** Memory under churn; NUTS only (null for the others, and in results from before it). */
+  churn?: ChurnMetrics | null;
 }
 
 export interface Environment {
@@ -75,15 +83,16 @@ export function aggregate(runs: readonly SystemRun[]): Results["systems"] {
   for (const name of names) {
     const complete = runs.filter((run) => run.system === name && run.error === undefined);
     if (complete.length === 0) continue;
-    const { fanout, manyTopics, storm, replay } = medianOfRuns(
-      complete.map(({ fanout, manyTopics, storm, replay }) => ({
+    const { fanout, manyTopics, storm, replay, churn } = medianOfRuns(
+      complete.map(({ fanout, manyTopics, storm, replay, churn }) => ({
         fanout,
         manyTopics,
         storm,
         replay,
+        churn: churn ?? null,
       })),
     );
-    bySystem[name] = { system: name, fanout, manyTopics, storm, replay };
+    bySystem[name] = { system: name, fanout, manyTopics, storm, replay, churn };
   }
   return bySystem;
 }

@@ -4,7 +4,11 @@
  * the scenarios against it with one load generator process, and writes the results.
  *
  *   npx tsx bench/run.ts [--quick] [--runs N] [--systems nuts-caddy,nchan]
- *                        [--scenarios fanout,many-topics,storm,replay] [--cpu-prof DIR]
+ *                        [--scenarios fanout,many-topics,storm,replay,churn] [--cpu-prof DIR]
+ *                        [--heap-snapshots DIR]
+ *
+ * `--heap-snapshots` writes the sidecar's heap snapshot at each churn checkpoint (compare two
+ * with bench/heap-summary.ts).
  *
  * Writes bench/results/<timestamp>.json; a full run of all systems and scenarios also writes
  * docs/benchmarks.json, docs/benchmarks.md and docs/benchmarks.svg.
@@ -32,7 +36,14 @@ import { NatsPublisher, publishAtRate, sleep } from "./publisher.js";
 import { RemoteLoadGenerator } from "./remote-loadgen.js";
 import { renderReport } from "./report.js";
 import { aggregate, type Environment, type Results, type SystemRun } from "./results.js";
-import { fanout, manyTopics, reconnectStorm, replay, type ScenarioContext } from "./scenarios.js";
+import {
+  churn,
+  fanout,
+  manyTopics,
+  reconnectStorm,
+  replay,
+  type ScenarioContext,
+} from "./scenarios.js";
 import { startBaseline } from "./systems/baseline.js";
 import { NCHAN_MAX_PUBLISH_RATE, nchanVersion, startNchan } from "./systems/nchan.js";
 import { startNutsDirect, startNutsViaCaddy } from "./systems/nuts.js";
@@ -42,7 +53,7 @@ const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const STREAM = "EVENTS";
 const TOPIC_PREFIX = "events.";
 const REPLAY_TOPIC = "replay";
-const SCENARIO_NAMES = ["fanout", "many-topics", "storm", "replay"];
+const SCENARIO_NAMES = ["fanout", "many-topics", "storm", "replay", "churn"];
 
 const startedAt = Date.now();
 /**
@@ -65,6 +76,7 @@ async function main(): Promise<void> {
       systems: { type: "string" },
       scenarios: { type: "string" },
       "cpu-prof": { type: "string" },
+      "heap-snapshots": { type: "string" },
     },
   });
   const base = PROFILES[values.quick ? "quick" : "full"];
@@ -79,6 +91,12 @@ async function main(): Promise<void> {
     if (!SCENARIO_NAMES.includes(name))
       throw new Error(`unknown scenario ${name}; one of ${SCENARIO_NAMES.join(", ")}`);
   }
+  // Churn is a slope over tens of thousands of streams, not a median of noisy windows: it runs
+  // once, in the first run, on the first NUTS system of the list (NUTS via Caddy, as users run
+  // it, when selected). That keeps it at about two minutes of a full `make bench`.
+  const churnSystem = scenarios.has("churn")
+    ? (["nuts-caddy", "nuts-direct"] as const).find((name) => systems.includes(name))
+    : undefined;
   const started = Date.now();
   const limits = fileLimits();
   log(`profile ${profile.name}, ${profile.runs} run(s), systems ${systems.join(", ")}`);
@@ -128,6 +146,7 @@ async function main(): Promise<void> {
           manyTopics: null,
           storm: null,
           replay: null,
+          churn: null,
         };
         let system: RunningSystem | undefined;
         try {
@@ -136,6 +155,8 @@ async function main(): Promise<void> {
             publisher: natsPublisher,
             profile,
             cpuProfileDir: values["cpu-prof"],
+            // The churn scenario reads the sidecar's memory through its inspector.
+            inspect: run === 1 && name === churnSystem,
           };
           const starting = Date.now();
           system = await startSystem(name, options).catch((error: Error) => {
@@ -160,12 +181,14 @@ async function main(): Promise<void> {
               ? { consumerCount: async () => (await jsm.streams.info(STREAM)).state.consumer_count }
               : {}),
             replayTopic: REPLAY_TOPIC,
+            ...(values["heap-snapshots"] ? { heapSnapshotDir: values["heap-snapshots"] } : {}),
             log,
           };
           if (scenarios.has("fanout")) result.fanout = await fanout(context);
           if (scenarios.has("many-topics")) result.manyTopics = await manyTopics(context);
           if (scenarios.has("storm")) result.storm = await reconnectStorm(context);
           if (scenarios.has("replay")) result.replay = await replay(context);
+          if (run === 1 && name === churnSystem) result.churn = await churn(context);
         } catch (error) {
           result.error = (error as Error).message;
           log(`${name} failed: ${result.error}`);
@@ -237,9 +260,11 @@ async function startSystem(
     publisher: NatsPublisher;
     profile: Profile;
     cpuProfileDir: string | undefined;
+    inspect: boolean;
   },
 ): Promise<RunningSystem> {
   const nuts = {
+    inspect: options.inspect,
     repoRoot,
     natsUrl: options.natsUrl,
     streamName: STREAM,

@@ -1,10 +1,13 @@
 /**
- * The five scenarios, each run against one started system with the shared load generator.
+ * The six scenarios, each run against one started system with the shared load generator.
  * Every function returns plain numbers; medians over runs are taken in results.ts.
  */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { wallClockMs } from "./frames.js";
+import type { InspectorSession } from "./inspector.js";
 import type { ConnectResult, WindowResult } from "./loadgen.js";
-import { cpuSeconds, rssKiB, sum } from "./proc.js";
+import { cpuSeconds, openFiles, rssKiB, sum } from "./proc.js";
 import { capacityMessages, type Profile } from "./profile.js";
 import { publishAtRate, sleep } from "./publisher.js";
 import type { RemoteLoadGenerator } from "./remote-loadgen.js";
@@ -22,6 +25,8 @@ export interface ScenarioContext {
   consumerCount?: () => Promise<number>;
   /** The topic pre-filled with `profile.replay.messages` messages. */
   replayTopic: string;
+  /** The churn scenario writes the sidecar's heap snapshot at each checkpoint here. */
+  heapSnapshotDir?: string;
   log: (line: string) => void;
 }
 
@@ -72,6 +77,41 @@ export interface ReplayMetrics {
   messagesPerSec: number;
   /** 1 when the wait ended at the replay cap with messages still to come, else 0. */
   capped: number;
+}
+
+/** The sidecar's memory after a forced full GC, once this many streams were opened and dropped. */
+export interface ChurnCheckpoint {
+  streams: number;
+  /** V8 heap in use (reachable objects), KiB. */
+  heapUsedKiB: number;
+  /** Memory outside the V8 heap that objects hold (Buffers, sockets' native parts), KiB. */
+  externalKiB: number;
+  rssKiB: number;
+  openFiles: number;
+  /** JetStream consumers on the stream (the live one plus replays in progress). */
+  consumers: number | null;
+}
+
+export interface ChurnMetrics {
+  waveSize: number;
+  holdMs: number;
+  rate: number;
+  opened: number;
+  failed: number;
+  /** Streams opened with `Last-Event-ID`. */
+  resumed: number;
+  /** Gaps and duplicates in what the streams received (resumed ones included). */
+  lost: number;
+  duplicates: number;
+  seconds: number;
+  checkpoints: ChurnCheckpoint[];
+  /**
+   * Growth per 10,000 streams from the first checkpoint after 0 to the last: the step from 0
+   * includes the warm-up (compiled code, first allocations, the ring filling), later ones only
+   * what the streams leave behind.
+   */
+  heapKiBPer10k: number;
+  rssKiBPer10k: number;
 }
 
 /** Scenarios 1 and 2: idle memory per connection and fan-out to N clients on one topic. */
@@ -293,6 +333,117 @@ export async function replay(context: ScenarioContext): Promise<ReplayMetrics | 
     `  replay: ${result.received}/${messages} in ${seconds.toFixed(2)} s = ${Math.round(metrics.messagesPerSec)} msg/s${capped}`,
   );
   return metrics;
+}
+
+/**
+ * Scenario 6: memory under churn (NUTS only: the reading comes from the sidecar's inspector).
+ * Waves of clients on a few topics, every third resuming with `Last-Event-ID` (alternately
+ * from the previous wave, in the ring, and from four waves back, read from the stream), each
+ * wave dropped after `holdMs`, while messages flow at a steady rate. At 0 and at each
+ * checkpoint the sidecar's heap is read after a forced full GC: a stream that leaves
+ * something behind shows as growth proportional to the streams opened.
+ */
+export async function churn(context: ScenarioContext): Promise<ChurnMetrics | null> {
+  const { system, loadgen, profile } = context;
+  if (!system.inspect) return null;
+  const settings = profile.churn;
+  const started = Date.now();
+  const topics = Array.from({ length: settings.topics }, (_, i) => `${context.tag}-churn${i}`);
+  const lastByTopic = Object.fromEntries(topics.map((topic) => [topic, 0]));
+  const inspector = await system.inspect();
+  const checkpoints: ChurnCheckpoint[] = [];
+  const totals = { opened: 0, failed: 0, resumed: 0, lost: 0, duplicates: 0 };
+  const publishing = new AbortController();
+  const published = publishAtRate(system.publisher, {
+    count: Number.MAX_SAFE_INTEGER,
+    ratePerSecond: settings.rate,
+    topicOf: (index) => topics[index % topics.length] as string,
+    lastByTopic,
+    signal: publishing.signal,
+  });
+  try {
+    checkpoints.push(await churnCheckpoint(context, inspector, 0));
+    let streams = 0;
+    for (const target of settings.checkpoints) {
+      const result = await loadgen.churn({
+        port: system.port,
+        pathPrefix: system.subscribePath,
+        topics,
+        streams: target - streams,
+        waveSize: settings.waveSize,
+        holdMs: settings.holdMs,
+        resumeEvery: settings.resumeEvery,
+        resumeWavesAgo: settings.resumeWavesAgo,
+        timeoutMs: profile.connectTimeoutMs,
+      });
+      reportConnect(context, target - streams, result);
+      streams = target;
+      totals.opened += result.opened;
+      totals.failed += result.failed;
+      totals.resumed += result.resumed;
+      totals.lost += result.lost;
+      totals.duplicates += result.duplicates;
+      // Let the sidecar see the last wave's sockets close before it is measured.
+      await sleep(profile.settleMs);
+      const point = await churnCheckpoint(context, inspector, target);
+      checkpoints.push(point);
+      context.log(
+        `  churn ${target}: heap ${mib(point.heapUsedKiB)}, external ${mib(point.externalKiB)}, rss ${mib(point.rssKiB)} after GC; fds ${point.openFiles}, consumers ${point.consumers ?? "-"}, resumed ${totals.resumed}, lost ${totals.lost}, dup ${totals.duplicates} (${took(started)})`,
+      );
+    }
+  } finally {
+    publishing.abort();
+    await published;
+    inspector.close();
+    await closeClients(loadgen);
+  }
+  const first = checkpoints[1] ?? checkpoints[0];
+  const last = checkpoints.at(-1);
+  const per10k = (read: (point: ChurnCheckpoint) => number) =>
+    first && last && last.streams > first.streams
+      ? ((read(last) - read(first)) / (last.streams - first.streams)) * 10_000
+      : 0;
+  const metrics: ChurnMetrics = {
+    waveSize: settings.waveSize,
+    holdMs: settings.holdMs,
+    rate: settings.rate,
+    ...totals,
+    seconds: (Date.now() - started) / 1000,
+    checkpoints,
+    heapKiBPer10k: per10k((point) => point.heapUsedKiB),
+    rssKiBPer10k: per10k((point) => point.rssKiB),
+  };
+  context.log(
+    `  churn: heap ${metrics.heapKiBPer10k.toFixed(0)} KiB, rss ${metrics.rssKiBPer10k.toFixed(0)} KiB per 10,000 streams after the first ${first?.streams ?? 0} (${took(started)})`,
+  );
+  return metrics;
+}
+
+async function churnCheckpoint(
+  context: ScenarioContext,
+  inspector: InspectorSession,
+  streams: number,
+): Promise<ChurnCheckpoint> {
+  const memory = await inspector.memoryAfterGc();
+  if (context.heapSnapshotDir) {
+    await writeFile(
+      join(context.heapSnapshotDir, `${context.tag}-${streams}.heapsnapshot`),
+      await inspector.heapSnapshot(),
+    );
+  }
+  const sidecar = context.system.processes().sidecar ?? [];
+  return {
+    streams,
+    heapUsedKiB: memory.heapUsed / 1024,
+    externalKiB: memory.external / 1024,
+    rssKiB: sum(sidecar, rssKiB),
+    openFiles: sum(sidecar, openFiles),
+    consumers: context.consumerCount ? await context.consumerCount() : null,
+  };
+}
+
+function mib(kib: number): string {
+  return `${(kib / 1024).toFixed(1)} MiB`;
 }
 
 /** Publishes `count` messages and waits for every client to have them (or the drain timeout). */

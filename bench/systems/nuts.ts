@@ -6,7 +6,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SIDECAR_NODE_OPTIONS } from "../../cli/sidecar-node-options.js";
-import { childrenOf, commandName } from "../proc.js";
+import { InspectorSession } from "../inspector.js";
+import { childrenOf, commandName, listeningPorts } from "../proc.js";
 import type { NatsPublisher } from "../publisher.js";
 import { freePort, type RunningSystem, spawnLogged, stopChild, waitForStream } from "./system.js";
 
@@ -18,7 +19,12 @@ export interface NutsSetup {
   publisher: NatsPublisher;
   /** Write a V8 CPU profile of the sidecar into this folder. */
   cpuProfileDir?: string;
+  /** Start the sidecar with an inspector on a loopback port (for `RunningSystem.inspect`). */
+  inspect?: boolean;
 }
+
+/** Any free loopback port; found again from the process's sockets (see `sidecarInspector`). */
+const INSPECT = "--inspect=127.0.0.1:0";
 
 const SUBSCRIBE_PATH = "/events?topic=";
 /** `Last-Event-ID: 0` is older than anything retained: the client gets everything. */
@@ -42,7 +48,11 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
 `,
   );
   // nuts run passes Node's options on to the sidecar: two profiles, the sidecar's the larger.
-  const profile = setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : [];
+  // With --inspect, `nuts run` itself gets an inspector too; the sidecar's is told apart by pid.
+  const profile = [
+    ...(setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : []),
+    ...(setup.inspect ? [INSPECT] : []),
+  ];
   const { child, output } = spawnLogged(
     process.execPath,
     [
@@ -84,6 +94,9 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
     resumes: true,
     publisher: setup.publisher,
     processes: byRole,
+    ...(setup.inspect
+      ? { inspect: () => sidecarInspector(byRole().sidecar?.[0] ?? 0, [port]) }
+      : {}),
     async stop() {
       await stopChild(child, 15_000);
       await rm(dir, { recursive: true, force: true });
@@ -112,6 +125,7 @@ export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> 
   const profile = [
     ...SIDECAR_NODE_OPTIONS,
     ...(setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : []),
+    ...(setup.inspect ? [INSPECT] : []),
   ];
   const { child, output } = spawnLogged(
     process.execPath,
@@ -140,9 +154,24 @@ export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> 
     resumes: true,
     publisher: setup.publisher,
     processes: () => ({ sidecar: [child.pid ?? 0] }),
+    ...(setup.inspect ? { inspect: () => sidecarInspector(child.pid ?? 0, [port]) } : {}),
     async stop() {
       await stopChild(child, 15_000);
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A session with the inspector of the sidecar process: its one listening port but `others`. */
+async function sidecarInspector(pid: number, others: number[]): Promise<InspectorSession> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const port = listeningPorts(pid).find((each) => !others.includes(each));
+    if (port !== undefined) return InspectorSession.open(port);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the sidecar (pid ${pid}) has no inspector port; was it started with ${INSPECT}?`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -1,6 +1,7 @@
 /** What the benchmark needs from each system under test. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as connectTcp, createServer } from "node:net";
+import type { InspectorSession } from "../inspector.js";
 import type { Publisher } from "../publisher.js";
 
 export const SYSTEM_NAMES = ["nuts-caddy", "nuts-direct", "nchan", "baseline"] as const;
@@ -25,6 +26,8 @@ export interface RunningSystem {
   readonly publisher: Publisher;
   /** The processes measured, by role (`sidecar`, `caddy`, `nginx`, `server`). */
   processes(): Record<string, number[]>;
+  /** A session with the sidecar's inspector, for systems started with one (NUTS). */
+  inspect?(): Promise<InspectorSession>;
   stop(): Promise<void>;
 }
 
