@@ -224,4 +224,14 @@ describe("expandImports", () => {
       '/site/Caddyfile:6: unexpected "b" after } inside an import block; start it on a new line',
     );
   });
+
+  it("refuses a block doubled at every level with the line of an import, instead of running out of memory", async () => {
+    let text = "(s0) {\n\t{block}\n\t{block}\n}\n";
+    for (let level = 1; level <= 30; level++) {
+      text += `(s${level}) {\n\timport s${level - 1} {\n\t\t{block}\n\t\t{block}\n\t}\n}\n`;
+    }
+    expect(await expandError(`${text}:80 {\n\timport s30 {\n\t\trespond hi\n\t}\n}\n`)).toMatch(
+      /^\/site\/Caddyfile:\d+: imports expand to more than 200000 tokens; look for snippets that repeat \{block\} at every level$/,
+    );
+  });
 });

@@ -43,7 +43,7 @@ const SNIPPET_NAME = /^\((.+)\)$/;
 /** Import expansions in one file: snippets importing each other twice per level grow exponentially. */
 const MAX_IMPORTS = 10_000;
 /** Tokens after expansion: `{block}` used twice per level doubles a block at each level. */
-const MAX_TOKENS = 1_000_000;
+const MAX_TOKENS = 200_000;
 
 /** Returns the tokens with every import replaced by what it imports, snippet definitions removed. */
 export async function expandImports(
@@ -74,14 +74,10 @@ export async function expandImports(
       }
       const directive = readImportDirective(pending, index);
       const imported = await resolveImport(directive, depth === 0, snippets, env, files);
-      pending.splice(index, directive.end - index, ...imported);
-      if (pending.length > MAX_TOKENS) {
-        throw new CaddyfileError(
-          token.file,
-          token.line,
-          `imports expand to more than ${MAX_TOKENS} tokens; look for snippets that repeat {block} at every level`,
-        );
+      if (pending.length - (directive.end - index) + imported.length > MAX_TOKENS) {
+        throw tooManyTokens(token);
       }
+      replaceRange(pending, index, directive.end, imported);
       continue;
     }
     if (depth === 0 && token.startsLine && isSnippetDefinition(pending, index)) {
@@ -100,6 +96,13 @@ export async function expandImports(
     index++;
   }
   return out;
+}
+
+/** `tokens.splice(start, end - start, ...replacement)` without spreading (which overflows the stack). */
+function replaceRange(tokens: Token[], start: number, end: number, replacement: Token[]): void {
+  const tail = tokens.splice(start);
+  for (const token of replacement) tokens.push(token);
+  for (let index = end - start; index < tail.length; index++) tokens.push(tail[index] as Token);
 }
 
 function withLineStart(token: Token, startsLine: boolean): Token {
@@ -197,7 +200,7 @@ async function resolveImport(
     const text = await files.readFile(file).catch((error: NodeJS.ErrnoException) => {
       return fail(`cannot read imported file ${file}: ${error.code ?? error.message}`);
     });
-    imported.push(...withImportChain(tokenize(text, file), at, file));
+    for (const token of withImportChain(tokenize(text, file), at, file)) imported.push(token);
   }
   return fillPlaceholders(imported, directive, args, `${site} (import)`, topLevel);
 }
@@ -288,7 +291,8 @@ function fillPlaceholders(
       out.push(token);
     } else if (block !== undefined) {
       // Block tokens keep their own place (file, line, imports), as in Caddy.
-      out.push(...block.map((blockToken) => ({ ...blockToken })));
+      if (out.length + block.length > MAX_TOKENS) throw tooManyTokens(directive.at);
+      for (const blockToken of block) out.push({ ...blockToken });
     } else {
       const range = variadicRange(token.text, args.length);
       if (range !== undefined) {
@@ -302,6 +306,14 @@ function fillPlaceholders(
     }
   });
   return out;
+}
+
+function tooManyTokens(directive: Token): CaddyfileError {
+  return new CaddyfileError(
+    directive.file,
+    directive.line,
+    `imports expand to more than ${MAX_TOKENS} tokens; look for snippets that repeat {block} at every level`,
+  );
 }
 
 /** What `{block}` or `{blocks.NAME}` stands for; undefined when the text is neither. */
