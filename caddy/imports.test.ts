@@ -234,4 +234,15 @@ describe("expandImports", () => {
       /^\/site\/Caddyfile:\d+: imports expand to more than 200000 tokens; look for snippets that repeat \{block\} at every level$/,
     );
   });
+
+  it("leaves imports inside a named route for Caddy, which does not expand them there", async () => {
+    expect(await expand("(s) {\n\tx\n}\n&(r) {\n\timport s\n}\n:80 {\n\timport s\n}")).toEqual([
+      ["&(r)", "{"],
+      ["import", "s"],
+      ["}"],
+      [":80", "{"],
+      ["x"],
+      ["}"],
+    ]);
+  });
 });

@@ -39,6 +39,7 @@ export const nodeFileSystem: FileSystem = {
 };
 
 const SNIPPET_NAME = /^\((.+)\)$/;
+const NAMED_ROUTE = /^&\(.+\)$/;
 
 /** Import expansions in one file: snippets importing each other twice per level grow exponentially. */
 const MAX_IMPORTS = 10_000;
@@ -90,6 +91,21 @@ export async function expandImports(
       index = end + 1;
       continue;
     }
+    if (depth === 0 && token.startsLine && isNamedRoute(pending, index)) {
+      // Caddy keeps a named route's tokens as written: an import inside one is not expanded
+      // (and Caddy then refuses it), so it is passed through for Caddy to judge.
+      const end = closingBrace(pending, index + 1);
+      for (let inside = index; inside <= end; inside++) {
+        out.push(
+          withLineStart(
+            pending[inside] as Token,
+            onNewLine(pending[inside - 1], pending[inside] as Token),
+          ),
+        );
+      }
+      index = end + 1;
+      continue;
+    }
     if (isWord(token, "{")) depth++;
     if (isWord(token, "}")) depth--;
     out.push(token);
@@ -136,6 +152,10 @@ function readImportDirective(tokens: Token[], start: number): ImportDirective {
     ({ block, end } = readImportBlock(tokens, index));
   }
   return { at: tokens[start] as Token, pattern, args, block, last: tokens[end - 1] as Token, end };
+}
+
+function isNamedRoute(tokens: Token[], index: number): boolean {
+  return NAMED_ROUTE.test((tokens[index] as Token).text) && isWord(tokens[index + 1], "{");
 }
 
 function isSnippetDefinition(tokens: Token[], index: number): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CaddyfileError } from "./errors.js";
-import { type Token, tokenize } from "./lexer.js";
+import { onNewLine, type Token, tokenize } from "./lexer.js";
 
 /** [text, line, startsLine, quote] for each token, which is what the parser relies on. */
 function lex(input: string): [string, number, boolean, Token["quote"]][] {
@@ -128,5 +128,22 @@ describe("tokenize", () => {
     expect(lexError("respond <<E.F\nx\nE.F")).toBe(
       'Caddyfile:1: heredoc marker "E.F" may hold only letters, digits, dashes and underscores',
     );
+  });
+
+  it("numbers lines as Caddy does for onNewLine: a continued line keeps its number", () => {
+    const tokens = tokenize('a \\\n b\nc "x\ny" d\n<<EOF\n\tt\n\tEOF e\nf', "Caddyfile");
+    expect(tokens.map((token) => [token.text, token.line, token.caddyLine])).toEqual([
+      ["a", 1, 1],
+      ["b", 2, 1],
+      ["c", 3, 3],
+      ["x\ny", 3, 3],
+      ["d", 4, 4],
+      ["t", 5, 5],
+      ["e", 7, 7],
+      ["f", 8, 8],
+    ]);
+    const lineStarts = tokens.map((token, index) => onNewLine(tokens[index - 1], token));
+    expect(lineStarts).toEqual(tokens.map((token) => token.startsLine));
+    expect(lineStarts).toEqual([true, false, true, false, false, true, false, true]);
   });
 });
