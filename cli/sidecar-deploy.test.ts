@@ -178,3 +178,19 @@ describe.skipIf(!hasCompose)("deploy/compose/docker-compose.sidecar.yml", () => 
     expect(result.code).toBe(0);
   });
 });
+
+describe("the npm package", () => {
+  it("holds the snippet and the deployment files at the paths the docs name", async () => {
+    const result = await run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"]);
+    const [pack] = JSON.parse(result.stdout) as { files: { path: string }[] }[];
+    const paths = (pack?.files ?? []).map((file) => file.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        "caddy/nuts.caddy",
+        "deploy/systemd/nuts-sidecar.service",
+        "deploy/compose/docker-compose.sidecar.yml",
+        "docs/drop-in.md",
+      ]),
+    );
+  });
+});

@@ -59,6 +59,7 @@ export async function startSidecar(
   log.info("sidecar listening", {
     listen: formatListen(address),
     routes: [...config.routes.keys()].join(","),
+    header_routes: config.headerRoutes !== null,
   });
 
   let stopping: Promise<void> | undefined;
