@@ -10,6 +10,7 @@ import {
   connect,
   credsAuthenticator,
   type NatsConnection,
+  TimeoutError,
 } from "@nats-io/transport-node";
 import { type Command, Option } from "commander";
 import { UserError } from "./errors.js";
@@ -70,6 +71,9 @@ export async function openJetStreamManager(
   try {
     return await jetstreamManager(nc);
   } catch (error) {
+    // JetStream is there but busy (a meta leader election after a node failure): go on, and let
+    // the command's own request say what it finds.
+    if (error instanceof TimeoutError) return jetstreamManager(nc, { checkAPI: false });
     // The class is not exported from the package's public entry point, only its name is stable.
     if (error instanceof Error && error.name === "JetStreamNotEnabled") {
       throw new UserError(

@@ -27,6 +27,11 @@ export interface NatsServerOptions {
   auth?:
     | { type: "token"; token: string }
     | { type: "user_password"; user: string; password: string }
+    /**
+     * Several users; clients connect as the first. `denySubscribe` lists subjects a user may not
+     * subscribe to (a sidecar without the right to hear JetStream's advisories).
+     */
+    | { type: "users"; users: { user: string; password: string; denySubscribe?: string[] }[] }
     /** Operator mode: an operator, a JetStream-enabled account and a user allowed everything. */
     | { type: "credentials" };
   /** Enable JetStream, stored in a fresh temp dir. @default true */
@@ -337,6 +342,26 @@ async function prepareAuth(
         config: `authorization { user: ${JSON.stringify(auth.user)}, password: ${JSON.stringify(auth.password)} }`,
         client: { user: auth.user, pass: auth.password },
       };
+    case "users": {
+      const [first] = auth.users;
+      if (!first) throw new Error("auth type users needs at least one user");
+      const users = auth.users.map((each) => {
+        const fields = [
+          `user: ${JSON.stringify(each.user)}`,
+          `password: ${JSON.stringify(each.password)}`,
+        ];
+        if (each.denySubscribe) {
+          fields.push(
+            `permissions: { subscribe: { deny: ${JSON.stringify(each.denySubscribe)} } }`,
+          );
+        }
+        return `  { ${fields.join(", ")} }`;
+      });
+      return {
+        config: `authorization { users: [\n${users.join("\n")}\n] }`,
+        client: { user: first.user, pass: first.password },
+      };
+    }
     case "credentials":
       return prepareOperatorMode(workDir);
   }
