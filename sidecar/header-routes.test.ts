@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createSidecar } from "./app.js";
 import { ConfigError, resolveConfig, resolveRoute } from "./config.js";
 import { RequestError } from "./errors.js";
 import {
@@ -290,5 +291,57 @@ describe("resolveConfig with header_routes", () => {
     const error = configError(input);
     expect(error.message).toBe(message);
     expect(error.key).toBe(key);
+  });
+});
+
+describe("route selection in the sidecar app", () => {
+  // Every request here is refused before any NATS work, so no NATS server is needed.
+  async function answer(sidecarJson: unknown, headers: Record<string, string>) {
+    const sidecar = createSidecar(resolveConfig(sidecarJson), silentLogger);
+    try {
+      const response = await sidecar.app.request("/events?topic=orders", { headers });
+      return { status: response.status, body: await response.json() };
+    } finally {
+      await sidecar.close();
+    }
+  }
+
+  it("refuses a request that both names a route and defines one", async () => {
+    const config = { routes: { events: { stream_name: "EVENTS" } }, header_routes: {} };
+    expect(await answer(config, { "X-Nuts-Route": "events", "X-Nuts-Stream": "OTHER" })).toEqual({
+      status: 400,
+      body: {
+        error: "invalid_route_header",
+        message:
+          "X-Nuts-Route and X-Nuts-Stream are both set; name a route or define one, not both",
+      },
+    });
+  });
+
+  it("refuses route headers when header routes are off, even with one named route", async () => {
+    const config = { routes: { events: { stream_name: "EVENTS" } } };
+    expect(await answer(config, { "X-Nuts-Stream": "OTHER", "X-Nuts-Topic-Prefix": "" })).toEqual({
+      status: 404,
+      body: {
+        error: "no_route",
+        message:
+          'this sidecar has no header routes: add "header_routes" to its config (see docs/drop-in.md)',
+      },
+    });
+  });
+
+  it("answers a bad import line with a 400 naming the option", async () => {
+    const headers = {
+      "X-Nuts-Stream": "EVENTS",
+      "X-Nuts-Topic-Prefix": "events.",
+      "X-Nuts-Options": "max_topics=0",
+    };
+    expect(await answer({ header_routes: {} }, headers)).toEqual({
+      status: 400,
+      body: {
+        error: "invalid_route_header",
+        message: `X-Nuts-Options: max_topics takes a whole number from 1 to 1024, got 0; ${FIX}`,
+      },
+    });
   });
 });
