@@ -106,6 +106,11 @@ export class InspectorSession {
   async memoryAfterGc(): Promise<MemoryReading> {
     await this.send("HeapProfiler.collectGarbage");
     await this.send("HeapProfiler.collectGarbage");
+    return this.memory();
+  }
+
+  /** The process's memory as it is (garbage not collected yet included). */
+  async memory(): Promise<MemoryReading> {
     const { result } = (await this.send("Runtime.evaluate", {
       expression: "process.memoryUsage()",
       returnByValue: true,

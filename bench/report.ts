@@ -145,20 +145,20 @@ export function renderReport(results: Results, profile: Profile): string {
   );
   lines.push("");
   lines.push(
-    `Waves of ${fmt(churn.waveSize)} clients on ${churn.topics} topics while messages flow at ${fmt(churn.rate)} msg/s over them; every ${ordinal(churn.resumeEvery)} client resumes with \`Last-Event-ID\` (the last id the client at its place in an earlier wave saw: alternately the previous wave, served from the sidecar's ring, and ${churn.resumeWavesAgo.filter((ago) => ago > 1).join(", ")} waves back, read from the stream with a replay consumer); each wave is dropped ${churn.holdMs} ms after its last response head. At 0 and every ${fmt(churn.checkpoints[0] ?? 0)} streams the sidecar's memory is read after a forced full GC, through its inspector (the bench starts it with \`--inspect=127.0.0.1:0\`; \`HeapProfiler.collectGarbage\`, then \`process.memoryUsage()\`). Heap: the V8 heap in use, i.e. what is still reachable; external: Buffers and other memory held from the heap; RSS: \`VmRSS\` of the sidecar. Growth per 10,000 streams is taken from the first checkpoint after 0 to the last: the step from 0 includes the warm-up (compiled code, the ring filling with ${"`ring_size`"} frames, Node's pool of HTTP parsers). Lost and duplicates: gaps and repeats in the per-topic counters, resumed streams included. Only the NUTS systems run it (the reading comes from the sidecar's inspector); nchan and the minimal server are left out.`,
+    `Waves of ${fmt(churn.waveSize)} clients on ${churn.topics} topics while messages flow at ${fmt(churn.rate)} msg/s over them; every ${ordinal(churn.resumeEvery)} client resumes with \`Last-Event-ID\` (the last id the client at its place in an earlier wave saw: alternately the previous wave, served from the sidecar's ring, and ${churn.resumeWavesAgo.filter((ago) => ago > 1).join(", ")} waves back, read from the stream with a replay consumer); each wave is dropped ${churn.holdMs} ms after its last response head. At 0 and every ${fmt(churn.checkpoints[0] ?? 0)} streams the sidecar's memory is read after a forced full GC, through its inspector (the bench starts it with \`--inspect=127.0.0.1:0\`; \`HeapProfiler.collectGarbage\`, then \`process.memoryUsage()\`). Heap: the V8 heap in use, i.e. what is still reachable; external: Buffers and other memory held from the heap; RSS: \`VmRSS\` of the sidecar after the GC, and just before it (what a plain reading sees, garbage included). Growth per 10,000 streams is taken from the first checkpoint after 0 to the last: the step from 0 includes the warm-up (compiled code, the ring filling with \`ring_size\` frames, Node's pool of HTTP parsers). Lost and duplicates: gaps and repeats in the per-topic counters, resumed streams included. It runs once, in the first run, on NUTS via Caddy (on the sidecar direct when that is the only NUTS system selected), so its figures are from that run, not medians; nchan and the minimal server are left out (the reading comes from the sidecar's inspector).`,
   );
   lines.push("");
   lines.push(
-    "| system | streams | heap MiB | external MiB | RSS MiB | open files | JetStream consumers |",
+    "| system | streams | heap MiB | external MiB | RSS MiB | RSS before the GC, MiB | open files | JetStream consumers |",
   );
-  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const churned: [SystemName, ChurnMetrics][] = [];
   for (const [name, system] of systemsInOrder(results)) {
     if (!system.churn) continue;
     churned.push([name, system.churn]);
     for (const point of system.churn.checkpoints) {
       lines.push(
-        `| ${SYSTEM_LABELS[name]} | ${fmt(point.streams)} | ${mib(point.heapUsedKiB)} | ${mib(point.externalKiB)} | ${mib(point.rssKiB)} | ${fmt(point.openFiles)} | ${point.consumers ?? "n/a"} |`,
+        `| ${SYSTEM_LABELS[name]} | ${fmt(point.streams)} | ${mib(point.heapUsedKiB)} | ${mib(point.externalKiB)} | ${mib(point.rssKiB)} | ${mib(point.rssBeforeGcKiB)} | ${fmt(point.openFiles)} | ${point.consumers ?? "n/a"} |`,
       );
     }
   }

@@ -87,6 +87,8 @@ export interface ChurnCheckpoint {
   /** Memory outside the V8 heap that objects hold (Buffers, sockets' native parts), KiB. */
   externalKiB: number;
   rssKiB: number;
+  /** RSS just before the forced GC: garbage not collected yet included, as a plain reading sees it. */
+  rssBeforeGcKiB: number;
   openFiles: number;
   /** JetStream consumers on the stream (the live one plus replays in progress). */
   consumers: number | null;
@@ -388,7 +390,7 @@ export async function churn(context: ScenarioContext): Promise<ChurnMetrics | nu
       const point = await churnCheckpoint(context, inspector, target);
       checkpoints.push(point);
       context.log(
-        `  churn ${target}: heap ${mib(point.heapUsedKiB)}, external ${mib(point.externalKiB)}, rss ${mib(point.rssKiB)} after GC; fds ${point.openFiles}, consumers ${point.consumers ?? "-"}, resumed ${totals.resumed}, lost ${totals.lost}, dup ${totals.duplicates} (${took(started)})`,
+        `  churn ${target}: heap ${mib(point.heapUsedKiB)}, external ${mib(point.externalKiB)}, rss ${mib(point.rssKiB)} after GC (${mib(point.rssBeforeGcKiB)} before); fds ${point.openFiles}, consumers ${point.consumers ?? "-"}, resumed ${totals.resumed}, lost ${totals.lost}, dup ${totals.duplicates} (${took(started)})`,
       );
     }
   } finally {
@@ -424,6 +426,8 @@ async function churnCheckpoint(
   inspector: InspectorSession,
   streams: number,
 ): Promise<ChurnCheckpoint> {
+  const sidecar = context.system.processes().sidecar ?? [];
+  const rssBeforeGcKiB = sum(sidecar, rssKiB);
   const memory = await inspector.memoryAfterGc();
   if (context.heapSnapshotDir) {
     await writeFile(
@@ -431,12 +435,12 @@ async function churnCheckpoint(
       await inspector.heapSnapshot(),
     );
   }
-  const sidecar = context.system.processes().sidecar ?? [];
   return {
     streams,
     heapUsedKiB: memory.heapUsed / 1024,
     externalKiB: memory.external / 1024,
     rssKiB: sum(sidecar, rssKiB),
+    rssBeforeGcKiB,
     openFiles: sum(sidecar, openFiles),
     consumers: context.consumerCount ? await context.consumerCount() : null,
   };
