@@ -429,6 +429,8 @@ async function churnCheckpoint(
   const sidecar = context.system.processes().sidecar ?? [];
   const rssBeforeGcKiB = sum(sidecar, rssKiB);
   const memory = await inspector.memoryAfterGc();
+  // Read before any snapshot: taking one costs the process memory of its own.
+  const rssAfterGcKiB = sum(sidecar, rssKiB);
   if (context.heapSnapshotDir) {
     await writeFile(
       join(context.heapSnapshotDir, `${context.tag}-${streams}.heapsnapshot`),
@@ -439,7 +441,7 @@ async function churnCheckpoint(
     streams,
     heapUsedKiB: memory.heapUsed / 1024,
     externalKiB: memory.external / 1024,
-    rssKiB: sum(sidecar, rssKiB),
+    rssKiB: rssAfterGcKiB,
     rssBeforeGcKiB,
     openFiles: sum(sidecar, openFiles),
     consumers: context.consumerCount ? await context.consumerCount() : null,
