@@ -11,7 +11,8 @@ import { type Harness, startHarness, type TestSidecar } from "../testing/sidecar
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
 import type { RouteOptions } from "./config.js";
 
-type AuthMode = NonNullable<NatsServerOptions["auth"]>["type"];
+// The three ways a route authenticates; `users` is a test setup for permissions, not a route option.
+type AuthMode = Exclude<NonNullable<NatsServerOptions["auth"]>["type"], "users">;
 
 interface Setup {
   harness: Harness;

@@ -392,8 +392,9 @@ export class RouteSource {
       });
       this.restartConsumer();
     });
-    // Asked for while this one was being set up (the stream changed, NATS reconnected).
-    if (this.restartRequested) stop();
+    // Asked for while this one was being set up (the stream changed, NATS reconnected), or the
+    // source was stopped then: an abort listener added after the abort never runs.
+    if (this.restartRequested || signal.aborted) stop();
     this.setState({ type: "ready" });
     this.log.info("live consumer started", {
       stream: streamName,
@@ -406,6 +407,9 @@ export class RouteSource {
     } finally {
       this.interrupt = undefined;
       signal.removeEventListener("abort", stop);
+      // Not left to expire on the server (minutes, for an ordered consumer); a dead node's
+      // consumer does not answer, so nothing waits for this.
+      consumer.delete().catch(() => {});
     }
   }
 
@@ -438,7 +442,8 @@ export class RouteSource {
         this.resetAll("stream_purged", this.head);
         break;
       case "consumer_deleted":
-        if (event.consumer.startsWith(this.consumerPrefix)) {
+        // Only the running one: the sidecar deletes the consumers it replaced itself.
+        if (event.consumer.startsWith(`${this.consumerPrefix}_${this.consumerGeneration}_`)) {
           this.log.warn("the live consumer was deleted; starting a new one", {
             stream: this.options.streamName,
           });
