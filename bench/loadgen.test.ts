@@ -202,3 +202,78 @@ describe("process readings", () => {
     expect(startedAtMs(0x7fffffff)).toBeNull();
   });
 });
+
+describe("LoadGenerator churn", () => {
+  // An SSE server that answers every request with one message: a fresh stream gets n = 1, a
+  // resumed one the next n after the message its Last-Event-ID names.
+  let server: Server;
+  let port = 0;
+  let requests = 0;
+  const issued = new Map<number, { topic: string; n: number; request: number }>();
+  const resumes: { topic: string; from: string; wavesAgo: number }[] = [];
+  const WAVE = 6;
+  beforeAll(async () => {
+    server = createServer((socket) => {
+      let head = "";
+      socket.on("error", () => {});
+      socket.on("data", (chunk: Buffer) => {
+        head += chunk.toString("latin1");
+        if (!head.includes("\r\n\r\n")) return;
+        const request = requests++;
+        const topic = /topic=([^ ]+)/.exec(head)?.[1] ?? "";
+        const lastId = /\r\nLast-Event-ID: (\d+)/.exec(head)?.[1];
+        const earlier = lastId === undefined ? undefined : issued.get(Number(lastId));
+        if (earlier) {
+          resumes.push({
+            topic,
+            from: earlier.topic,
+            wavesAgo: Math.floor(request / WAVE) - Math.floor(earlier.request / WAVE),
+          });
+        }
+        const id = 1000 + request;
+        const n = (earlier?.n ?? 0) + 1;
+        issued.set(id, { topic, n, request });
+        socket.write(
+          `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\nid: ${id}\nevent: message\ndata: {"t":1,"n":${n}}\n\n`,
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("opens and drops waves; every third client resumes from the wave the turn names, and nothing is lost", async () => {
+    const generator = new LoadGenerator();
+    const result = await generator.churn({
+      port,
+      pathPrefix: "/events?topic=",
+      topics: ["a", "b", "c", "d", "e", "f"],
+      streams: 3 * WAVE,
+      waveSize: WAVE,
+      holdMs: 20,
+      resumeEvery: 3,
+      resumeWavesAgo: [1, 2],
+      timeoutMs: 5_000,
+    });
+    // Wave 1 has nobody to resume from; in wave 2 the client at index 2 (topic c) resumes from
+    // wave 1, the one at index 5 (topic f) would from two waves back; in wave 3 both do.
+    expect(resumes.sort((x, y) => x.topic.localeCompare(y.topic))).toEqual([
+      { topic: "c", from: "c", wavesAgo: 1 },
+      { topic: "c", from: "c", wavesAgo: 1 },
+      { topic: "f", from: "f", wavesAgo: 2 },
+    ]);
+    expect(result).toMatchObject({
+      opened: 18,
+      failed: 0,
+      errors: [],
+      resumed: 3,
+      received: 18,
+      lost: 0,
+      duplicates: 0,
+    });
+    expect(generator.size).toBe(0);
+  });
+});
