@@ -184,6 +184,33 @@ describe("adaptCaddyfile output", () => {
     expect(adapted.sidecar.routes.events?.nats_password).toBe("hunter2-password");
   });
 
+  it("leaves an environment variable passed to a snippet for Caddy to expand, and expands it in a nuts block", async () => {
+    const text = [
+      "(auth) {",
+      "\theader X-Upstream-Token {args[0]}",
+      "}",
+      "(events) {",
+      "\tnuts {",
+      "\t\tstream_name EVENTS",
+      "\t\tnats_token {args[0]}",
+      "\t}",
+      "}",
+      ":8080 {",
+      "\timport auth {$UPSTREAM_TOKEN}",
+      "\troute /events* {",
+      "\t\timport events {$NATS_TOKEN}",
+      "\t}",
+      "}",
+      "",
+    ].join("\n");
+    const env = { UPSTREAM_TOKEN: "upstream-SECRET-1", NATS_TOKEN: "nats-SECRET-2" };
+    const adapted = await adaptCaddyfile(text, "Caddyfile", { listen, env });
+    const caddy = adapted.caddy.format === "caddyfile" ? adapted.caddy.text : "";
+    expect(caddy).not.toMatch(/SECRET/);
+    expect(caddy).toContain("header X-Upstream-Token {$UPSTREAM_TOKEN}");
+    expect(adapted.sidecar.routes?.events?.nats_token).toBe("nats-SECRET-2");
+  });
+
   it("keeps token and credentials secrets out too", async () => {
     for (const option of ["nats_token tok-SECRET-1", "nats_credentials /secret/SECRET-2.creds"]) {
       const adapted = await adaptCaddyfile(site("stream_name EVENTS", option), "Caddyfile", {

@@ -193,7 +193,10 @@ async function resolveImport(
   }
   const pattern = expandEnv(patternToken.text, env).text;
   if (pattern === "") fail("import needs a non-empty snippet name or file path");
-  const args = directive.args.map((arg) => expandEnv(arg.text, env).text);
+  // Left as `{$VAR}`: Caddy expands them when it loads the output, so a secret passed to a
+  // snippet never lands in the generated file (inside `nuts` blocks they are expanded for the
+  // sidecar's config instead).
+  const args = directive.args.map((arg) => arg.text);
   const site = `${directive.last.file}:${directive.last.caddyLine}`;
 
   const snippet = snippets.get(pattern);
