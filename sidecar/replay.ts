@@ -6,7 +6,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/transport-node";
+import { type MsgHdrs, nanos } from "@nats-io/transport-node";
 import { CONSUMER_HEARTBEAT_MS, isStreamNotFound } from "./consumer-health.js";
 import { describe, sleep } from "./transport.js";
 
@@ -22,7 +22,13 @@ export interface ReplayRequest {
    * Called for each message in stream order; awaited, so a slow client slows only its replay.
    * Resolves true when the message was for the client (only those count against the cap).
    */
-  onMessage: (seq: number, subject: string, data: Uint8Array, time: Date) => Promise<boolean>;
+  onMessage: (
+    seq: number,
+    subject: string,
+    data: Uint8Array,
+    time: Date,
+    headers: MsgHdrs | undefined,
+  ) => Promise<boolean>;
   /**
    * Called when the replay's consumer was lost (its NATS node died, it was deleted, JetStream
    * did not answer) before the replay was done; the replay goes on with a new one after
@@ -82,7 +88,8 @@ export async function replayFromStream(
         const batch = await fetchBatch(consumer);
         for (const message of batch.messages) {
           if (signal.aborted) return { delivered, complete: false };
-          if (await request.onMessage(message.seq, message.subject, message.data, message.time)) {
+          const { seq, subject, data, time, headers } = message;
+          if (await request.onMessage(seq, subject, data, time, headers)) {
             delivered++;
           }
           afterSeq = message.seq;

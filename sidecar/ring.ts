@@ -3,6 +3,11 @@ export interface RingEntry {
   seq: number;
   topic: string;
   frame: Uint8Array;
+  /**
+   * What a protocol layer's filter needs to know about the message beyond its topic (Mercure:
+   * the update's topics and privacy); set by that layer's framer, absent for NUTS messages.
+   */
+  meta?: unknown;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
-import { type NatsConnection, nuid } from "@nats-io/transport-node";
+import { type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { type StreamEvent, watchStream } from "./advisories.js";
 import {
   CONSUMER_HEARTBEAT_MS,
@@ -30,6 +30,26 @@ export interface SourceOptions {
   /** Frames larger than this become a `skipped` event; null: no limit. */
   maxEventSize: number | null;
   retryWaitMs: number;
+  /** Frames the source's messages for a protocol of its own (Mercure); NUTS framing when absent. */
+  framer?: MessageFramer;
+}
+
+/** One stream message, as a framer sees it. */
+export interface StreamMessage {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  time: Date;
+  headers: MsgHdrs | undefined;
+}
+
+/**
+ * Turns a stream message into the ring entry every subscriber shares: its frame, the topic
+ * subscribers are indexed by, and the `meta` a protocol's own filter matches on. Called once per
+ * live message, and once per replayed message and client.
+ */
+export interface MessageFramer {
+  frame(message: StreamMessage): RingEntry;
 }
 
 /**
@@ -169,7 +189,7 @@ export class RouteSource {
       // From the ring: the ring holds everything after the position, up to `head`.
       const upTo = this.head;
       const missed = [...this.currentRing().after(subscriber.position)].filter((entry) =>
-        subscriber.filter.matches(entry.topic),
+        subscriber.filter.matches(entry.topic, entry),
       );
       const missedBytes = missed.reduce((sum, entry) => sum + entry.frame.byteLength, 0);
       if (missedBytes <= SYNCHRONOUS_CATCH_UP_BYTES) {
@@ -257,7 +277,14 @@ export class RouteSource {
       afterSeq: subscriber.position,
       maxMessages: budget,
       signal,
-      onMessage: async (seq, subject, data, time) => {
+      onMessage: async (seq, subject, data, time, headers) => {
+        const framer = this.options.framer;
+        if (framer) {
+          const entry = framer.frame({ seq, subject, data, time, headers });
+          if (!subscriber.filter.matches(entry.topic, entry)) return false;
+          await subscriber.deliverAndWait([entry]);
+          return true;
+        }
         const topic = topicOf(topicPrefix, subject);
         if (!subscriber.filter.matches(topic)) return false;
         await subscriber.deliverAndWait([{ seq, frame: this.frame(seq, topic, data, time) }]);
@@ -480,15 +507,18 @@ export class RouteSource {
    */
   private dispatch(message: JsMsg): void {
     if (message.seq <= this.head) return;
-    const topic = topicOf(this.options.topicPrefix, message.subject);
-    const entry = {
-      seq: message.seq,
-      topic,
-      frame: this.frame(message.seq, topic, message.data, message.time),
-    };
+    const entry = this.entryOf(message);
     this.head = message.seq;
     this.ring?.push(entry);
     if (this.pending.push(entry) === 1) process.nextTick(() => this.flush());
+  }
+
+  private entryOf(message: JsMsg): RingEntry {
+    const { seq, subject, data, time, headers } = message;
+    if (this.options.framer)
+      return this.options.framer.frame({ seq, subject, data, time, headers });
+    const topic = topicOf(this.options.topicPrefix, subject);
+    return { seq, topic, frame: this.frame(seq, topic, data, time) };
   }
 
   /**
@@ -517,7 +547,7 @@ export class RouteSource {
       }
     }
     for (const subscriber of several) {
-      subscriber.deliverAll(batch.filter((entry) => subscriber.filter.matches(entry.topic)));
+      subscriber.deliverAll(batch.filter((entry) => subscriber.filter.matches(entry.topic, entry)));
     }
   }
 }

@@ -1,5 +1,5 @@
 import { HEARTBEAT } from "./sse.js";
-import { TopicFilter } from "./topic-filter.js";
+import { type MessageFilter, TopicFilter } from "./topic-filter.js";
 
 /** Why a subscriber's stream ended. */
 export type CloseReason =
@@ -42,6 +42,8 @@ export function joinFrames(frames: readonly SequencedFrame[]): Uint8Array {
 
 export interface SubscriberOptions {
   topics: readonly string[];
+  /** Decides which messages are for this client; a TopicFilter of `topics` when not given. */
+  filter?: MessageFilter;
   /** The stream sequence the client is positioned after. */
   position: number;
   writeTimeoutMs: number;
@@ -57,7 +59,7 @@ export interface SubscriberOptions {
  * its last id and loses nothing, and it never slows the others down.
  */
 export class Subscriber {
-  readonly filter: TopicFilter;
+  readonly filter: MessageFilter;
   /** The highest stream sequence written (or known to have nothing for this client). */
   position: number;
   lastWriteAt = Date.now();
@@ -69,7 +71,7 @@ export class Subscriber {
     private readonly sink: EventSink,
     private readonly options: SubscriberOptions,
   ) {
-    this.filter = new TopicFilter(options.topics);
+    this.filter = options.filter ?? new TopicFilter(options.topics);
     this.position = options.position;
     // One closure for both; a socket error (EPIPE, ECONNRESET) ends this client only, never
     // the process. A `drain` listener is added only while a write waits (see `write`).

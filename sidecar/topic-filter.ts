@@ -1,3 +1,23 @@
+import type { RingEntry } from "./ring.js";
+
+/**
+ * What a route source asks of a subscriber's filter. Subscribers with literal topics are indexed
+ * by them and share one joined write per topic; a filter with patterns (or a protocol layer's
+ * own matching, such as Mercure's selectors) sees every message and decides with `matches`.
+ */
+export interface MessageFilter {
+  /** Topics the source indexes the subscriber by. */
+  readonly literals: ReadonlySet<string> | readonly [string];
+  /** Non-empty when the subscriber must see every message (`matches` decides). */
+  readonly patterns: readonly string[];
+  /** The one literal topic, when that is all the subscriber asked for (the common case). */
+  readonly onlyTopic: string | undefined;
+  /** Whether a message is for this subscriber; `entry` carries the framer's `meta`. */
+  matches(topic: string, entry?: RingEntry): boolean;
+  /** Filter subjects for a replay consumer of the subscriber's own. */
+  replaySubjects(topicPrefix: string): string[];
+}
+
 /** Shared by every filter without patterns: an idle client of one topic allocates no arrays. */
 const NONE: readonly never[] = Object.freeze([]);
 
@@ -6,7 +26,7 @@ const NONE: readonly never[] = Object.freeze([]);
  * a client may also ask for NATS-style patterns its token covers: `*` matches one token, a
  * final `>` matches one or more.
  */
-export class TopicFilter {
+export class TopicFilter implements MessageFilter {
   /** The literal topics, once each: the topics array itself for the common single topic. */
   readonly literals: ReadonlySet<string> | readonly [string];
   readonly patterns: readonly string[];
