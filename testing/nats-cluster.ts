@@ -8,7 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launch, liveServers, StartupError } from "./nats-server.js";
+import { launch, liveServers, StartupError, waitUntilStopped } from "./nats-server.js";
 import { freePort } from "./processes.js";
 import { eventually } from "./sse-client.js";
 
@@ -25,6 +25,10 @@ export interface ClusterNode {
   kill(): Promise<void>;
   /** Starts the node again on its ports and store; resolves once JetStream says it is healthy. */
   start(): Promise<void>;
+  /** SIGSTOP: the node holds its connections and answers nothing, as a hung machine does. */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export interface NatsCluster {
@@ -121,6 +125,16 @@ class RunningNode implements ClusterNode {
   async start(): Promise<void> {
     await this.launch();
     await this.healthy();
+  }
+
+  pause(): void {
+    if (!this.process) throw new Error(`node ${this.name} is not running`);
+    this.process.kill("SIGSTOP");
+    waitUntilStopped(this.process.pid);
+  }
+
+  resume(): void {
+    this.process?.kill("SIGCONT");
   }
 
   async kill(): Promise<void> {

@@ -208,7 +208,7 @@ class RunningNatsServer implements NatsServer {
  * SIGSTOP takes effect a moment after kill() returns; a test that pauses the server and at once
  * sends it a PING could still get the PONG. On Linux, wait until every thread reports stopped.
  */
-function waitUntilStopped(pid: number | undefined): void {
+export function waitUntilStopped(pid: number | undefined): void {
   const tasks = `/proc/${pid}/task`;
   if (pid === undefined || !existsSync(tasks)) return;
   const deadline = Date.now() + 1_000;

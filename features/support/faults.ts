@@ -27,6 +27,8 @@ export interface Request {
   /** The last event id the client had seen when it made the request. */
   lastSeenId: string | undefined;
   status?: number;
+  /** The response's headers (a load balancer's say which node served it). */
+  headers?: Headers;
 }
 
 /** One published message as a client receives it: its stream sequence and payload counter. */
@@ -51,6 +53,7 @@ export class RecordingClient {
       this.requests.push(requestSeen);
       const response = await fetch(input, init);
       requestSeen.status = response.status;
+      requestSeen.headers = response.headers;
       return response;
     };
     this.source = new EventSource(url, { fetch: recordingFetch });
@@ -109,10 +112,15 @@ export class SteadyPublisher {
   private stopped = false;
   private readonly running: Promise<void>;
 
+  /** `publish` stores one message and returns its stream sequence (default: the world's NATS). */
   constructor(
     private readonly world: NutsWorld,
     private readonly subject: string,
     private readonly perSecond: number,
+    private readonly publish: (subject: string, payload: string) => Promise<number> = (
+      subject,
+      payload,
+    ) => world.nats.publish(subject, payload),
   ) {
     this.running = this.run();
     // stop() reports a failure; until then, keep it from being an unhandled rejection.
@@ -140,7 +148,7 @@ export class SteadyPublisher {
     let due = Date.now();
     while (!this.stopped) {
       const payload = JSON.stringify({ n: this.world.published.length + 1 });
-      const seq = await this.world.nats.publish(this.subject, payload);
+      const seq = await this.publish(this.subject, payload);
       this.world.published.push({ subject: this.subject, payload, seq });
       due += intervalMs;
       await sleep(Math.max(0, due - Date.now()));
