@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { parseAdminListen } from "../sidecar/admin.js";
 import { type Config, ConfigError, resolveConfig } from "../sidecar/config.js";
 import { parseListen, parseSocketMode } from "../sidecar/listen.js";
 import { createLogger } from "../sidecar/log.js";
@@ -17,40 +18,67 @@ export function registerSidecar(program: Command): void {
       "permissions of the unix socket: 660 lets the sidecar's group (Caddy's) connect",
       "600",
     )
+    .addOption(
+      new Option(
+        "--admin-listen <address>",
+        "serve /livez, /readyz and /metrics here (host:PORT or unix:/path.sock); off unless given",
+      ).env("NUTS_ADMIN_LISTEN"),
+    )
     .action(
-      action(async (options: { config: string; listen: string; socketMode: string }) => {
-        const raw = await readJson(options.config);
-        let config: Config;
-        try {
-          config = resolveConfig(raw);
-        } catch (error) {
-          if (error instanceof ConfigError)
-            throw new UserError(`${options.config}: ${error.message}`);
-          throw error;
-        }
-        const parsed = parseListen(options.listen);
-        const mode = parseSocketMode(options.socketMode);
-        const listen = parsed.type === "unix" ? { ...parsed, mode } : parsed;
-        const log = createLogger();
-        const sidecar = await startSidecar(config, listen, log).catch(
-          (error: NodeJS.ErrnoException) => {
-            if (error.code === "EADDRINUSE")
-              throw new UserError(`--listen ${options.listen}: the address is already in use`);
-            if (error.code === "EACCES")
-              throw new UserError(`--listen ${options.listen}: permission denied`);
+      action(
+        async (options: {
+          config: string;
+          listen: string;
+          socketMode: string;
+          adminListen?: string;
+        }) => {
+          const raw = await readJson(options.config);
+          let config: Config;
+          try {
+            config = resolveConfig(raw);
+          } catch (error) {
+            if (error instanceof ConfigError)
+              throw new UserError(`${options.config}: ${error.message}`);
             throw error;
-          },
-        );
-        const shutdown = (signal: string) => {
-          log.info("shutting down", { signal });
-          sidecar.stop().then(
-            () => process.exit(0),
-            () => process.exit(1),
+          }
+          const parsed = parseListen(options.listen);
+          const mode = parseSocketMode(options.socketMode);
+          const listen = parsed.type === "unix" ? { ...parsed, mode } : parsed;
+          const admin =
+            options.adminListen === undefined || options.adminListen === ""
+              ? null
+              : parseAdminListen(options.adminListen);
+          const log = createLogger();
+          const sidecar = await startSidecar(config, listen, log, { admin }).catch(
+            (error: NodeJS.ErrnoException & { adminListen?: boolean }) => {
+              if (error.adminListen && error.code === "EADDRINUSE")
+                throw new UserError(
+                  `--admin-listen ${options.adminListen}: the address is already in use`,
+                );
+              if (error.adminListen && error.code === "EACCES")
+                throw new UserError(`--admin-listen ${options.adminListen}: permission denied`);
+              if (error.adminListen && error.code === "EADDRNOTAVAIL")
+                throw new UserError(
+                  `--admin-listen ${options.adminListen}: no interface has that address`,
+                );
+              if (error.code === "EADDRINUSE")
+                throw new UserError(`--listen ${options.listen}: the address is already in use`);
+              if (error.code === "EACCES")
+                throw new UserError(`--listen ${options.listen}: permission denied`);
+              throw error;
+            },
           );
-        };
-        process.once("SIGTERM", () => shutdown("SIGTERM"));
-        process.once("SIGINT", () => shutdown("SIGINT"));
-      }),
+          const shutdown = (signal: string) => {
+            log.info("shutting down", { signal });
+            sidecar.stop().then(
+              () => process.exit(0),
+              () => process.exit(1),
+            );
+          };
+          process.once("SIGTERM", () => shutdown("SIGTERM"));
+          process.once("SIGINT", () => shutdown("SIGINT"));
+        },
+      ),
     );
 }
 

@@ -13,6 +13,7 @@ import {
 import { Hub } from "./hub.js";
 import { ConnectionLimits } from "./limits.js";
 import type { Logger } from "./log.js";
+import type { SidecarMetrics } from "./metrics.js";
 import { publishHandler } from "./publish.js";
 import { type SidecarEnv, subscribeHandler } from "./subscribe.js";
 
@@ -23,12 +24,14 @@ export interface Sidecar {
   hub: Hub;
   clients: Clients;
   limits: ConnectionLimits;
+  /** The Prometheus metrics, when the sidecar reports them. */
+  metrics: SidecarMetrics | undefined;
   /** Ends every stream and drains NATS. */
   close(): Promise<void>;
 }
 
 /** The Hono app: route selection, CORS preflight, the event stream, publishing, errors. */
-export function createSidecar(config: Config, log: Logger): Sidecar {
+export function createSidecar(config: Config, log: Logger, metrics?: SidecarMetrics): Sidecar {
   const authorizers = new Map<string, SubscriberAuthorizer>();
   const addAuthorizer = (route: RouteConfig) => {
     const authorizer = SubscriberAuthorizer.forRoute(route);
@@ -37,7 +40,7 @@ export function createSidecar(config: Config, log: Logger): Sidecar {
   for (const route of config.routes.values()) addAuthorizer(route);
   const headerRoutes =
     config.headerRoutes === null ? null : new HeaderRoutes(config.headerRoutes, log, addAuthorizer);
-  const hub = new Hub(config, log);
+  const hub = new Hub(config, log, metrics);
   const clients = new Clients();
   const limits = new ConnectionLimits();
   const onlyRoute = config.routes.size === 1 ? [...config.routes.values()][0] : undefined;
@@ -53,7 +56,7 @@ export function createSidecar(config: Config, log: Logger): Sidecar {
   app.options("*", (c) =>
     c.body(null, 204, preflightHeaders(c.get("route"), c.req.header("origin"))),
   );
-  app.get("*", subscribeHandler({ hub, clients, limits, authorizers, log }));
+  app.get("*", subscribeHandler({ hub, clients, limits, authorizers, log, metrics }));
   app.post("*", publishHandler(hub));
   app.all("*", () => {
     throw new RequestError(
@@ -78,6 +81,7 @@ export function createSidecar(config: Config, log: Logger): Sidecar {
     hub,
     clients,
     limits,
+    metrics,
     async close() {
       clients.closeAll({ type: "shutdown" });
       await hub.close();

@@ -1,5 +1,6 @@
 import type { Config, NatsSettings, RouteConfig } from "./config.js";
 import type { Logger } from "./log.js";
+import type { SidecarMetrics } from "./metrics.js";
 import { RouteSource, type SourceOptions } from "./source.js";
 import { NatsTransport } from "./transport.js";
 
@@ -16,20 +17,19 @@ export class Hub {
   constructor(
     config: Config,
     private readonly log: Logger,
+    private readonly metrics?: SidecarMetrics,
   ) {
-    for (const route of config.routes.values()) {
-      this.sourceByRoute.set(route.name, this.sourceFor(route));
-    }
+    for (const route of config.routes.values()) this.addRoute(route);
   }
 
   /** The source serving a route; a header route's is found or started on its first request. */
   source(route: RouteConfig): RouteSource {
-    let source = this.sourceByRoute.get(route.name);
-    if (!source) {
-      source = this.sourceFor(route);
-      this.sourceByRoute.set(route.name, source);
-    }
-    return source;
+    return this.sourceByRoute.get(route.name) ?? this.addRoute(route);
+  }
+
+  /** The source of every route served so far (a header route once it was first requested). */
+  routeSources(): ReadonlyMap<string, RouteSource> {
+    return this.sourceByRoute;
   }
 
   /** The transport (NATS connection) of a route, for publishing. */
@@ -47,12 +47,20 @@ export class Hub {
     await Promise.all([...this.transports.values()].map((transport) => transport.close()));
   }
 
+  private addRoute(route: RouteConfig): RouteSource {
+    const source = this.sourceFor(route);
+    this.sourceByRoute.set(route.name, source);
+    this.metrics?.watchSource(route.name, source);
+    return source;
+  }
+
   private sourceFor(route: RouteConfig): RouteSource {
     const transportKey = settingsKey(route.nats);
     let transport = this.transports.get(transportKey);
     if (!transport) {
       transport = new NatsTransport(route.nats, this.log);
       this.transports.set(transportKey, transport);
+      this.metrics?.watchTransport(transport);
     }
     const options: SourceOptions = {
       streamName: route.streamName,

@@ -1,10 +1,12 @@
 import { chmod, rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
+import { type RunningAdmin, startAdmin } from "./admin.js";
 import { createSidecar, type Sidecar } from "./app.js";
 import type { Config } from "./config.js";
 import { formatListen, type ListenAddress } from "./listen.js";
 import type { Logger } from "./log.js";
+import { SidecarMetrics } from "./metrics.js";
 
 /**
  * Pending connections the kernel keeps for us: thousands of browsers reconnect at once after a
@@ -16,17 +18,31 @@ export interface RunningSidecar extends Sidecar {
   server: Server;
   /** Where it listens; for TCP with port 0, the port actually bound. */
   address: ListenAddress;
+  /** The admin listener (health and metrics), when one was asked for. */
+  admin: RunningAdmin | undefined;
   /** Stops accepting, ends every stream, drains NATS. */
   stop(): Promise<void>;
 }
 
-/** Starts the sidecar's HTTP server. A unix socket gets `listen.mode` (0600 unless set). */
+export interface SidecarStartOptions {
+  /** Where `/livez`, `/readyz` and `/metrics` are served. @default null (no admin listener) */
+  admin?: ListenAddress | null;
+  /** The metrics to report; made with the admin listener when not given. @default none */
+  metrics?: SidecarMetrics;
+}
+
+/**
+ * Starts the sidecar's HTTP server. A unix socket gets `listen.mode` (0600 unless set). With
+ * `admin`, the health and metrics endpoints are served there, apart from the streams.
+ */
 export async function startSidecar(
   config: Config,
   listen: ListenAddress,
   log: Logger,
+  options: SidecarStartOptions = {},
 ): Promise<RunningSidecar> {
-  const sidecar = createSidecar(config, log);
+  const metrics = options.metrics ?? (options.admin ? new SidecarMetrics() : undefined);
+  const sidecar = createSidecar(config, log, metrics);
   const server = createAdaptorServer({
     fetch: sidecar.app.fetch,
     // Whatever Caddy lets through (its max_header_size is 1 MiB) must get an answer from us,
@@ -62,13 +78,17 @@ export async function startSidecar(
     header_routes: config.headerRoutes !== null,
   });
 
+  let admin: RunningAdmin | undefined;
   let stopping: Promise<void> | undefined;
-  return {
+  const running: RunningSidecar = {
     ...sidecar,
     server,
     address,
+    admin,
     stop() {
       stopping ??= (async () => {
+        // First, so that a sidecar replacing this one can take the address at once.
+        await admin?.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await sidecar.close();
         server.closeAllConnections();
@@ -78,6 +98,16 @@ export async function startSidecar(
       return stopping;
     },
   };
+  if (options.admin && metrics) {
+    try {
+      admin = await startAdmin(options.admin, { hub: sidecar.hub, metrics }, log);
+      running.admin = admin;
+    } catch (error) {
+      await running.stop();
+      throw Object.assign(error as Error, { adminListen: true });
+    }
+  }
+  return running;
 }
 
 function listenOn(server: Server, start: (done: () => void) => void): Promise<void> {

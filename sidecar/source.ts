@@ -60,7 +60,8 @@ const SYNCHRONOUS_CATCH_UP_BYTES = 16 * 1024;
 
 /** How far a replay got. */
 export type AttachResult =
-  | { type: "live" }
+  /** `fromNats`: some of what the client missed was replayed from the stream, not the ring. */
+  | { type: "live"; fromNats: boolean }
   | { type: "replay_limit"; messages: number }
   | { type: "aborted" };
 
@@ -74,6 +75,8 @@ export class RouteSource {
   state: SourceState = { type: "starting" };
   /** The last stream sequence this source has seen (or the stream's last when it started). */
   head = 0;
+  /** Replays from NATS running now, each with a consumer of its own (for metrics). */
+  replaysRunning = 0;
   private ring: Ring | undefined;
   /** When the stream was created: a different value means it was deleted and made again. */
   private streamCreated: string | undefined;
@@ -171,6 +174,7 @@ export class RouteSource {
     replayLimit: number | null,
   ): Promise<AttachResult> {
     let replayed = 0;
+    let fromNats = false;
     for (;;) {
       if (signal.aborted || subscriber.closed) return { type: "aborted" };
       if (!this.currentRing().covers(subscriber.position)) {
@@ -179,6 +183,7 @@ export class RouteSource {
         // message matched its topics.
         const target = this.head;
         const budget = replayLimit === null ? null : replayLimit - replayed;
+        fromNats = true;
         const result = await this.replay(subscriber, signal, budget);
         replayed += result.delivered;
         if (signal.aborted) return { type: "aborted" };
@@ -214,7 +219,7 @@ export class RouteSource {
       }
       set.add(subscriber);
     }
-    return { type: "live" };
+    return { type: "live", fromNats };
   }
 
   /** Removes a subscriber; a topic nobody watches any more leaves no map entry behind. */
@@ -271,33 +276,38 @@ export class RouteSource {
   ): Promise<{ delivered: number; complete: boolean }> {
     const { js, jsm } = await this.transport.connected(signal);
     const { streamName, topicPrefix } = this.options;
-    return replayFromStream(js, jsm, {
-      stream: streamName,
-      subjects: subscriber.filter.replaySubjects(topicPrefix),
-      afterSeq: subscriber.position,
-      maxMessages: budget,
-      signal,
-      onMessage: async (seq, subject, data, time, headers) => {
-        const framer = this.options.framer;
-        if (framer) {
-          const entry = framer.frame({ seq, subject, data, time, headers });
-          if (!subscriber.filter.matches(entry.topic, entry)) return false;
-          await subscriber.deliverAndWait([entry]);
+    this.replaysRunning++;
+    try {
+      return await replayFromStream(js, jsm, {
+        stream: streamName,
+        subjects: subscriber.filter.replaySubjects(topicPrefix),
+        afterSeq: subscriber.position,
+        maxMessages: budget,
+        signal,
+        onMessage: async (seq, subject, data, time, headers) => {
+          const framer = this.options.framer;
+          if (framer) {
+            const entry = framer.frame({ seq, subject, data, time, headers });
+            if (!subscriber.filter.matches(entry.topic, entry)) return false;
+            await subscriber.deliverAndWait([entry]);
+            return true;
+          }
+          const topic = topicOf(topicPrefix, subject);
+          if (!subscriber.filter.matches(topic)) return false;
+          await subscriber.deliverAndWait([{ seq, frame: this.frame(seq, topic, data, time) }]);
           return true;
-        }
-        const topic = topicOf(topicPrefix, subject);
-        if (!subscriber.filter.matches(topic)) return false;
-        await subscriber.deliverAndWait([{ seq, frame: this.frame(seq, topic, data, time) }]);
-        return true;
-      },
-      onConsumerLost: (reason, afterSeq) => {
-        this.log.warn("a replay consumer was lost; the replay goes on with a new one", {
-          stream: streamName,
-          after_seq: afterSeq,
-          reason,
-        });
-      },
-    });
+        },
+        onConsumerLost: (reason, afterSeq) => {
+          this.log.warn("a replay consumer was lost; the replay goes on with a new one", {
+            stream: streamName,
+            after_seq: afterSeq,
+            reason,
+          });
+        },
+      });
+    } finally {
+      this.replaysRunning--;
+    }
   }
 
   private setState(state: SourceState): void {
@@ -496,7 +506,7 @@ export class RouteSource {
     const frame = encodeEvent({ id: position, event: "reset", data: JSON.stringify({ reason }) });
     const subscribers = this.attachedSubscribers();
     for (const subscriber of subscribers) {
-      subscriber.reset(position, frame);
+      subscriber.reset(position, frame, reason);
       if (reason !== "stream_purged") subscriber.close({ type: "stream_reset", reason });
     }
   }

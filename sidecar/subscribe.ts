@@ -12,6 +12,7 @@ import { ErrorCode, RequestError } from "./errors.js";
 import type { Hub } from "./hub.js";
 import { type ConnectionLimits, clientIpOf } from "./limits.js";
 import type { Logger } from "./log.js";
+import type { RouteMetrics, SidecarMetrics } from "./metrics.js";
 import type { RouteSource } from "./source.js";
 import { encodeEvent } from "./sse.js";
 import { Subscriber } from "./subscriber.js";
@@ -32,6 +33,8 @@ export interface SubscribeDeps {
   /** Per route name; routes without subscriber authorization have none. */
   authorizers: Map<string, SubscriberAuthorizer>;
   log: Logger;
+  /** Counts streams opened, refused and closed, deliveries and replays. @default none */
+  metrics?: SidecarMetrics;
 }
 
 /**
@@ -39,8 +42,22 @@ export interface SubscribeDeps {
  * token, limits) is checked before any NATS work; once the source is ready the client gets a
  * `connected` event at once, then the messages after its cursor, then live messages.
  */
-export function subscribeHandler({ hub, clients, limits, authorizers, log }: SubscribeDeps) {
+export function subscribeHandler(deps: SubscribeDeps) {
+  const handle = subscribe(deps);
+  const { metrics } = deps;
+  if (!metrics) return (c: Context<SidecarEnv>) => handle(c);
   return async (c: Context<SidecarEnv>): Promise<Response> => {
+    try {
+      return await handle(c, metrics.route(c.get("route").name));
+    } catch (error) {
+      if (error instanceof RequestError) metrics.route(c.get("route").name).refused(error.code);
+      throw error;
+    }
+  };
+}
+
+function subscribe({ hub, clients, limits, authorizers, log }: SubscribeDeps) {
+  return async (c: Context<SidecarEnv>, metrics?: RouteMetrics): Promise<Response> => {
     const route = c.get("route");
     const authorizer = authorizers.get(route.name);
     const rawPath = (c.env.incoming.url ?? "/").split("?")[0] ?? "/";
@@ -68,11 +85,14 @@ export function subscribeHandler({ hub, clients, limits, authorizers, log }: Sub
       const source = hub.source(route);
       await source.whenReady(STARTING_GRACE_MS);
       if (!source.isAvailable()) throw unavailable(source, route);
-      stream(c, route, source, topics, cursor, release, { clients, log });
+      stream(c, route, source, topics, cursor, release, { clients, log, metrics });
       return RESPONSE_ALREADY_SENT;
     } catch (error) {
       release?.();
-      if (error instanceof RequestError && error.retryable) return refuse(c, route, error);
+      if (error instanceof RequestError && error.retryable) {
+        metrics?.refused(error.code);
+        return refuse(c, route, error);
+      }
       throw error;
     }
   };
@@ -86,7 +106,11 @@ function stream(
   topics: string[],
   cursor: number | undefined,
   release: () => void,
-  { clients, log }: Pick<SubscribeDeps, "clients" | "log">,
+  {
+    clients,
+    log,
+    metrics,
+  }: Pick<SubscribeDeps, "clients" | "log"> & { metrics: RouteMetrics | undefined },
 ): void {
   const response = c.env.outgoing;
   const socket = response.socket;
@@ -118,7 +142,9 @@ function stream(
     position,
     writeTimeoutMs: route.writeTimeoutMs,
     maxBufferedBytes: route.maxBufferedBytes,
+    ...(metrics ? { tally: metrics.tally, onReset: (reason) => metrics.reset(reason) } : {}),
     onClose: (reason) => {
+      metrics?.streamClosed(reason.type);
       // A plain reason: abort() without one builds a DOMException with a stack trace per client.
       abort?.abort(SUBSCRIBER_CLOSED);
       source.detach(subscriber);
@@ -138,6 +164,7 @@ function stream(
     },
   });
   clients.add(route, subscriber);
+  metrics?.streamOpened();
   subscriber.write(
     encodeEvent({
       id: position,
@@ -147,7 +174,7 @@ function stream(
     }),
   );
   socket.uncork();
-  catchUp(source, subscriber, cursor, abort.signal, route.replayMaxMessages).then(
+  catchUp(source, subscriber, cursor, abort.signal, route.replayMaxMessages, metrics).then(
     () => {
       abort = undefined;
     },
@@ -175,6 +202,7 @@ async function catchUp(
   cursor: number | undefined,
   signal: AbortSignal,
   replayLimit: number | null,
+  metrics: RouteMetrics | undefined,
 ): Promise<void> {
   if (cursor !== undefined && cursor !== source.head) {
     const { first, last } = await source.streamBounds();
@@ -186,12 +214,16 @@ async function catchUp(
           event: "reset",
           data: JSON.stringify({ reason: "cursor_ahead_of_stream" }),
         }),
+        "cursor_ahead_of_stream",
       );
     } else if (first > 0 && cursor < first - 1) {
       subscriber.position = first - 1;
     }
   }
   const result = await source.attach(subscriber, signal, replayLimit);
+  if (cursor !== undefined && result.type !== "aborted") {
+    metrics?.replayed(result.type === "live" && !result.fromNats ? "ring" : "nats");
+  }
   if (result.type === "replay_limit") {
     subscriber.close({ type: "replay_limit", messages: result.messages });
   }

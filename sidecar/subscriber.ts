@@ -1,3 +1,4 @@
+import { type DeliveryTally, type ResetReason, UNCOUNTED } from "./metrics.js";
 import { HEARTBEAT } from "./sse.js";
 import { type MessageFilter, TopicFilter } from "./topic-filter.js";
 
@@ -49,6 +50,10 @@ export interface SubscriberOptions {
   writeTimeoutMs: number;
   maxBufferedBytes: number;
   onClose: (reason: CloseReason) => void;
+  /** Where message frames and bytes written are counted. @default not counted */
+  tally?: DeliveryTally;
+  /** Told of each reset event sent. @default nothing */
+  onReset?: (reason: ResetReason) => void;
 }
 
 /**
@@ -66,6 +71,7 @@ export class Subscriber {
   closed = false;
   private drainTimer: NodeJS.Timeout | undefined;
   private corked = false;
+  private readonly tally: DeliveryTally;
 
   constructor(
     private readonly sink: EventSink,
@@ -73,6 +79,7 @@ export class Subscriber {
   ) {
     this.filter = options.filter ?? new TopicFilter(options.topics);
     this.position = options.position;
+    this.tally = options.tally ?? UNCOUNTED;
     // One closure for both; a socket error (EPIPE, ECONNRESET) ends this client only, never
     // the process. A `drain` listener is added only while a write waits (see `write`).
     const left = () => this.close({ type: "client_left" });
@@ -90,6 +97,7 @@ export class Subscriber {
     const last = fresh.at(-1);
     if (last === undefined || this.closed) return !this.closed;
     this.position = last.seq;
+    this.tally.deliveries += fresh.length;
     return this.write(joinFrames(fresh));
   }
 
@@ -103,6 +111,7 @@ export class Subscriber {
     if (first === undefined || last === undefined || this.closed) return !this.closed;
     if (this.position >= first.seq) return this.deliverAll(frames);
     this.position = last.seq;
+    this.tally.deliveries += frames.length;
     return this.write(joined);
   }
 
@@ -110,6 +119,7 @@ export class Subscriber {
   write(frame: Uint8Array): boolean {
     if (this.closed) return false;
     this.lastWriteAt = Date.now();
+    this.tally.bytes += frame.byteLength;
     const accepted = this.sink.write(frame);
     if (accepted) return true;
     const buffered = this.sink.writableLength;
@@ -162,8 +172,9 @@ export class Subscriber {
    * Moves the client to a new position with a frame that says why (the stream was purged or
    * recreated); the frame's id becomes the browser's Last-Event-ID.
    */
-  reset(position: number, frame: Uint8Array): void {
+  reset(position: number, frame: Uint8Array, reason: ResetReason): void {
     this.position = position;
+    if (!this.closed) this.options.onReset?.(reason);
     this.write(frame);
   }
 
