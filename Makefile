@@ -34,7 +34,7 @@ test-functional: build ## BDD scenarios over the whole stack (cucumber, real Cad
 	PATH="$(CURDIR)/.tools/bin:$$PATH" npx cucumber-js --format json:reports/cucumber.json
 
 .PHONY: test
-test: lint test-unit test-functional ## Everything CI runs: lint, types, unit, integration, BDD
+test: lint test-unit test-functional test-docker ## Everything: lint, types, unit, integration, BDD, the Docker stack
 
 .PHONY: run
 run: ## Demo on http://localhost:8080: local nats-server, EVENTS stream, Caddy + sidecar (Ctrl-C stops)

@@ -14,9 +14,21 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-nuts-test}
 export NUTS_IMAGE=${NUTS_IMAGE:-nuts:test}
 export NUTS_HTTP_PORT=${NUTS_HTTP_PORT:-0}
 
+# The development and CI machines of this project reach no image registry: a script beside the
+# repository starts dockerd and builds local stand-ins for the base images (idempotent, seconds
+# when they exist). Elsewhere the official images are pulled as usual and this is skipped.
+standins=${NUTS_DOCKER_STANDINS:-../shared/docker/standins.sh}
+if [ -f "$standins" ]; then
+  bash "$standins" || { echo "test-docker: $standins failed" >&2; exit 1; }
+fi
 if ! docker compose version >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
-  echo "test-docker: needs a running Docker engine and the compose v2 plugin (docker compose version); start dockerd, or install Docker Engine with docker-compose-plugin" >&2
-  exit 2
+  message="needs a running Docker engine and the compose v2 plugin (docker compose version); start dockerd, or install Docker Engine with docker-compose-plugin"
+  if [ "${CI:-}" = true ]; then
+    echo "test-docker: $message" >&2
+    exit 2
+  fi
+  echo "test-docker: SKIPPED, the @docker scenarios did not run: $message" >&2
+  exit 0
 fi
 
 finish() {
