@@ -6,8 +6,9 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
-import { type MsgHdrs, nanos } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/transport-node";
 import { CONSUMER_HEARTBEAT_MS, isStreamNotFound } from "./consumer-health.js";
+import type { StreamMessage } from "./framer.js";
 import { describe, sleep } from "./transport.js";
 
 export interface ReplayRequest {
@@ -22,13 +23,7 @@ export interface ReplayRequest {
    * Called for each message in stream order; awaited, so a slow client slows only its replay.
    * Resolves true when the message was for the client (only those count against the cap).
    */
-  onMessage: (
-    seq: number,
-    subject: string,
-    data: Uint8Array,
-    time: Date,
-    headers: MsgHdrs | undefined,
-  ) => Promise<boolean>;
+  onMessage: (message: StreamMessage) => Promise<boolean>;
   /**
    * Called when the replay's consumer was lost (its NATS node died, it was deleted, JetStream
    * did not answer) before the replay was done; the replay goes on with a new one after
@@ -88,8 +83,7 @@ export async function replayFromStream(
         const batch = await fetchBatch(consumer);
         for (const message of batch.messages) {
           if (signal.aborted) return { delivered, complete: false };
-          const { seq, subject, data, time, headers } = message;
-          if (await request.onMessage(seq, subject, data, time, headers)) {
+          if (await request.onMessage(message)) {
             delivered++;
           }
           afterSeq = message.seq;

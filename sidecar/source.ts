@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
-import { type MsgHdrs, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import { type StreamEvent, watchStream } from "./advisories.js";
 import {
   CONSUMER_HEARTBEAT_MS,
@@ -7,12 +7,15 @@ import {
   isStreamNotFound,
   watchConsumer,
 } from "./consumer-health.js";
+import { type MessageFramer, nutsFramer } from "./framer.js";
+
+export type { MessageFramer, StreamMessage } from "./framer.js";
+
 import type { Logger } from "./log.js";
 import { replayFromStream } from "./replay.js";
 import { Ring, type RingEntry } from "./ring.js";
-import { encodeEvent, encodeMessage } from "./sse.js";
+import { encodeEvent } from "./sse.js";
 import { joinFrames, type Subscriber } from "./subscriber.js";
-import { topicOf } from "./topics.js";
 import { describe, type NatsTransport, sleep } from "./transport.js";
 
 /** Whether a source can take subscribers, and if not, why. */
@@ -30,26 +33,8 @@ export interface SourceOptions {
   /** Frames larger than this become a `skipped` event; null: no limit. */
   maxEventSize: number | null;
   retryWaitMs: number;
-  /** Frames the source's messages for a protocol of its own (Mercure); NUTS framing when absent. */
+  /** Frames the source's messages for a protocol of its own (Mercure). @default nutsFramer */
   framer?: MessageFramer;
-}
-
-/** One stream message, as a framer sees it. */
-export interface StreamMessage {
-  seq: number;
-  subject: string;
-  data: Uint8Array;
-  time: Date;
-  headers: MsgHdrs | undefined;
-}
-
-/**
- * Turns a stream message into the ring entry every subscriber shares: its frame, the topic
- * subscribers are indexed by, and the `meta` a protocol's own filter matches on. Called once per
- * live message, and once per replayed message and client.
- */
-export interface MessageFramer {
-  frame(message: StreamMessage): RingEntry;
 }
 
 /**
@@ -91,6 +76,7 @@ export class RouteSource {
   /** Names of our live consumers start with this, to recognise their deletion. */
   private readonly consumerPrefix = `nuts_${nuid.next()}`;
   private consumerGeneration = 0;
+  private readonly framer: MessageFramer;
   private advisories: { nc: NatsConnection; watch: { stop(): void } } | undefined;
   private boundsLookup: Promise<{ first: number; last: number }> | undefined;
   /**
@@ -107,6 +93,7 @@ export class RouteSource {
     readonly options: SourceOptions,
     private readonly log: Logger,
   ) {
+    this.framer = options.framer ?? nutsFramer(options.topicPrefix, options.maxEventSize);
     this.running = this.run();
   }
 
@@ -245,18 +232,6 @@ export class RouteSource {
     await this.running;
   }
 
-  /** The frame for a message, or a small `skipped` event when it is over `max_event_size`. */
-  frame(seq: number, topic: string, data: Uint8Array, time: Date): Uint8Array {
-    const frame = encodeMessage(seq, topic, data, time);
-    const limit = this.options.maxEventSize;
-    if (limit === null || frame.byteLength <= limit) return frame;
-    return encodeEvent({
-      id: seq,
-      event: "skipped",
-      data: JSON.stringify({ topic, reason: "max_event_size", size: data.byteLength }),
-    });
-  }
-
   /** Every subscriber attached for live delivery, once each (a client may watch several topics). */
   private attachedSubscribers(): Set<Subscriber> {
     const attached = new Set<Subscriber>(this.patternSubscribers);
@@ -284,17 +259,10 @@ export class RouteSource {
         afterSeq: subscriber.position,
         maxMessages: budget,
         signal,
-        onMessage: async (seq, subject, data, time, headers) => {
-          const framer = this.options.framer;
-          if (framer) {
-            const entry = framer.frame({ seq, subject, data, time, headers });
-            if (!subscriber.filter.matches(entry.topic, entry)) return false;
-            await subscriber.deliverAndWait([entry]);
-            return true;
-          }
-          const topic = topicOf(topicPrefix, subject);
-          if (!subscriber.filter.matches(topic)) return false;
-          await subscriber.deliverAndWait([{ seq, frame: this.frame(seq, topic, data, time) }]);
+        onMessage: async (message) => {
+          const entry = this.framer.frame(message);
+          if (!subscriber.filter.matches(entry.topic, entry)) return false;
+          await subscriber.deliverAndWait([entry]);
           return true;
         },
         onConsumerLost: (reason, afterSeq) => {
@@ -517,18 +485,10 @@ export class RouteSource {
    */
   private dispatch(message: JsMsg): void {
     if (message.seq <= this.head) return;
-    const entry = this.entryOf(message);
+    const entry = this.framer.frame(message);
     this.head = message.seq;
     this.ring?.push(entry);
     if (this.pending.push(entry) === 1) process.nextTick(() => this.flush());
-  }
-
-  private entryOf(message: JsMsg): RingEntry {
-    const { seq, subject, data, time, headers } = message;
-    if (this.options.framer)
-      return this.options.framer.frame({ seq, subject, data, time, headers });
-    const topic = topicOf(this.options.topicPrefix, subject);
-    return { seq, topic, frame: this.frame(seq, topic, data, time) };
   }
 
   /**
