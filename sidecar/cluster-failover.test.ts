@@ -304,3 +304,50 @@ describe("the node that hosts a replay's consumer dies mid-replay", () => {
     expect(client.messageIds.slice(history.length)).toEqual([next]);
   }, 120_000);
 });
+
+describe("nodes die in turn: the one the sidecar is connected to, then the one hosting its new consumer", () => {
+  it("keeps every client's stream whole: every message once, in order", async () => {
+    await createStream();
+    const log: LoggedLine[] = [];
+    const { sidecar, source } = await startSidecar(log);
+    const watchers = [await openClient(sidecar, "/t"), await openClient(sidecar, "/t")];
+    const published: number[] = [];
+    const publish = async (label: string, count: number) => {
+      for (let index = 0; index < count; index++) {
+        published.push(await publishSurely("events.t", `${label} ${index}`, `${label}-${index}`));
+      }
+      await Promise.all(
+        watchers.map((client, at) =>
+          client.waitFor(
+            () => client.messageIds.length >= published.length,
+            `client ${at} to have the ${published.length} messages up to "${label}"`,
+            RECOVERY_MS,
+          ),
+        ),
+      );
+    };
+    await publish("start", 8);
+
+    const first = sidecarNode(source);
+    if (!first) throw new Error("the sidecar is not connected");
+    await killNode(first);
+    await publish("after-first", 8);
+    await eventually(
+      () => sidecarNode(source) !== undefined && sidecarNode(source) !== first,
+      `the sidecar to reconnect to a node other than ${first}`,
+      RECOVERY_MS,
+    );
+    await cluster.node(first).start();
+
+    const second = (await liveConsumer()).node;
+    await killNode(second);
+    await publish("after-second", 8);
+    await cluster.node(second).start();
+    await publish("end", 4);
+
+    for (const [at, client] of watchers.entries()) {
+      expect(client.messageIds, `client ${at}`).toEqual(published);
+      expect(client.ended, `client ${at} stayed connected`).toBe(false);
+    }
+  }, 180_000);
+});
