@@ -11,8 +11,9 @@ import { existsSync } from "node:fs";
 import { rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import type { Adapted } from "../caddy/index.js";
+import { parseAdminListen } from "../sidecar/admin.js";
 import { type ListenAddress, parseListen } from "../sidecar/listen.js";
 import {
   type CaddyJson,
@@ -22,6 +23,13 @@ import {
   withPrivateAdmin,
   withQuietProxyLog,
 } from "./caddy-config.js";
+import {
+  DEFAULT_ADMIN_LISTEN,
+  DEFAULT_CADDY_METRICS_LISTEN,
+  isFree,
+  withCaddyMetrics,
+  withoutCaddyMetrics,
+} from "./caddy-metrics.js";
 import { action, isUserFacing, UserError } from "./errors.js";
 import {
   defaultRuntimeDirPath,
@@ -38,6 +46,8 @@ interface RunFlags {
   listen?: string;
   runtimeDir?: string;
   caddy?: string;
+  adminListen?: string;
+  caddyMetricsListen?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -54,6 +64,18 @@ export function registerRun(program: Command): void {
       "private folder for the generated config and sockets (default: $XDG_RUNTIME_DIR/nuts-<hash>, else <tmp>/nuts-<uid>-<hash>, removed on exit)",
     )
     .option("--caddy <path>", "the caddy binary (default: env NUTS_CADDY, PATH, .tools/bin/caddy)")
+    .addOption(
+      new Option(
+        "--admin-listen <address>",
+        `the sidecar's /livez, /readyz and /metrics: host:PORT, unix:/path.sock or off (default: ${DEFAULT_ADMIN_LISTEN} when free)`,
+      ).env("NUTS_ADMIN_LISTEN"),
+    )
+    .addOption(
+      new Option(
+        "--caddy-metrics-listen <address>",
+        `Caddy's own /metrics: host:PORT or off (default: ${DEFAULT_CADDY_METRICS_LISTEN} when free)`,
+      ).env("NUTS_CADDY_METRICS_LISTEN"),
+    )
     .action(action(runNuts));
 }
 
@@ -69,6 +91,25 @@ async function runNuts(flags: RunFlags): Promise<void> {
   );
   const listen = flags.listen ?? `unix:${runtime.sidecarSocket}`;
   checkListen(listen);
+  const report = (line: string) => process.stderr.write(`nuts: ${line}\n`);
+  const adminListen = await chooseMetricsAddress(
+    flags.adminListen,
+    DEFAULT_ADMIN_LISTEN,
+    "the sidecar's health and metrics are off (choose another with --admin-listen)",
+    report,
+  );
+  if (adminListen !== null) parseAdminListen(adminListen);
+  const caddyMetricsListen = await chooseMetricsAddress(
+    flags.caddyMetricsListen,
+    DEFAULT_CADDY_METRICS_LISTEN,
+    "Caddy's metrics are off (choose another with --caddy-metrics-listen)",
+    report,
+  );
+  if (caddyMetricsListen !== null && !/^[^/\s]+:\d{1,5}$/.test(caddyMetricsListen)) {
+    throw new UserError(
+      `--caddy-metrics-listen ${caddyMetricsListen}: use host:PORT such as ${DEFAULT_CADDY_METRICS_LISTEN}, or off`,
+    );
+  }
   // The second socket a reload starts a new sidecar on, beside the running one.
   const otherSocket = join(runtime.path, "nuts.1.sock");
   const otherListen = (current: string): string | undefined => {
@@ -87,7 +128,7 @@ async function runNuts(flags: RunFlags): Promise<void> {
       configFile,
     );
     const sidecarAddress = checkListen(adapted.listen);
-    const caddyJson = withPrivateAdmin(
+    let caddyJson = withPrivateAdmin(
       withQuietProxyLog(
         await caddyJsonOf(adapted.caddy, {
           caddyBinary,
@@ -98,6 +139,7 @@ async function runNuts(flags: RunFlags): Promise<void> {
       ),
       runtime.caddyAdminSocket,
     );
+    if (caddyMetricsListen !== null) caddyJson = withCaddyMetrics(caddyJson, caddyMetricsListen);
     return {
       adapted,
       sidecarAddress,
@@ -128,11 +170,12 @@ async function runNuts(flags: RunFlags): Promise<void> {
       files.sidecar,
       "--listen",
       generation.adapted.listen,
+      "--admin-listen",
+      adminListen ?? "off",
     ],
     env: process.env,
     address: generation.sidecarAddress,
   });
-  const report = (line: string) => process.stderr.write(`nuts: ${line}\n`);
   const supervisor = new Supervisor({
     sidecar: sidecarCommand(first),
     caddy: {
@@ -164,7 +207,12 @@ async function runNuts(flags: RunFlags): Promise<void> {
   process.on("exit", () => supervisor.killAll());
 
   if ((await supervisor.start()) === "running") {
-    process.stdout.write(summary(first.adapted, first.caddyJson, runtime, caddyBinary));
+    process.stdout.write(
+      summary(first.adapted, first.caddyJson, runtime, caddyBinary, {
+        admin: adminListen,
+        caddy: caddyMetricsListen,
+      }),
+    );
   }
   const exitCode = await supervisor.done;
   if (flags.runtimeDir === undefined) {
@@ -385,9 +433,10 @@ function summary(
   caddyJson: CaddyJson,
   runtime: RuntimeDir,
   caddyBinary: string,
+  metrics: { admin: string | null; caddy: string | null },
 ): string {
   const lines: string[] = [];
-  const sites = siteAddresses(caddyJson);
+  const sites = siteAddresses(withoutCaddyMetrics(caddyJson));
   lines.push(`nuts: serving ${sites.length > 0 ? sites.join(", ") : "(no HTTP servers)"}`);
   for (const route of adapted.routes) {
     const where = `${shownPath(route.file)}:${route.line}`;
@@ -399,8 +448,30 @@ function summary(
   lines.push(
     `nuts: sidecar on ${adapted.listen}; caddy ${caddyBinary} with admin ${admin}; generated config in ${runtime.path}`,
   );
+  if (metrics.admin !== null) {
+    const at = metrics.admin.startsWith("unix:") ? metrics.admin : `http://${metrics.admin}`;
+    lines.push(`nuts: sidecar health and metrics on ${at} (/livez, /readyz, /metrics)`);
+  }
+  if (metrics.caddy !== null) lines.push(`nuts: caddy metrics on http://${metrics.caddy}/metrics`);
   lines.push("nuts: press Ctrl-C to stop");
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The address for a metrics listener: the flag's (`off` turns it off), else the default when
+ * nothing listens there (a second `nuts run` on the machine gets none, and says so).
+ */
+async function chooseMetricsAddress(
+  flag: string | undefined,
+  fallback: string,
+  whenTaken: string,
+  report: (line: string) => void,
+): Promise<string | null> {
+  if (flag === "off" || flag === "") return null;
+  if (flag !== undefined) return flag;
+  if (await isFree(fallback)) return fallback;
+  report(`${fallback} is in use; ${whenTaken}`);
+  return null;
 }
 
 /** The folder with bin/nuts.js: two levels up from dist/cli/run.js, one from cli/run.ts. */

@@ -45,7 +45,9 @@ export function registerSidecar(program: Command): void {
           const mode = parseSocketMode(options.socketMode);
           const listen = parsed.type === "unix" ? { ...parsed, mode } : parsed;
           const admin =
-            options.adminListen === undefined || options.adminListen === ""
+            options.adminListen === undefined ||
+            options.adminListen === "" ||
+            options.adminListen === "off"
               ? null
               : parseAdminListen(options.adminListen);
           const log = createLogger();
