@@ -186,11 +186,18 @@ describe("the npm package", () => {
     const paths = (pack?.files ?? []).map((file) => file.path);
     expect(paths).toEqual(
       expect.arrayContaining([
+        "bin/nuts.js",
+        "dist/cli/main.js",
+        "dist/sidecar/server.js",
         "caddy/nuts.caddy",
         "deploy/systemd/nuts-sidecar.service",
         "deploy/compose/docker-compose.sidecar.yml",
         "docs/drop-in.md",
       ]),
     );
+    // What users run, not how it is built or tested.
+    expect(
+      paths.filter((path) => /\.test\.|(^|\/)testing\/|^features\/|^bench\/|\.ts$/.test(path)),
+    ).toEqual([]);
   });
 });
