@@ -91,7 +91,11 @@ export interface ChurnRequest {
   /** Streams to open and drop, in whole waves (the last wave may be smaller). */
   streams: number;
   waveSize: number;
-  /** How long a wave's streams stay open once all have their response heads. */
+  /**
+   * A wave is dropped this long after it began connecting, or as soon as every stream has its
+   * response head when that took longer: the waves' pace is the same on a fast and a slow
+   * system, unless opening them is the slow part.
+   */
   holdMs: number;
   /**
    * Every `resumeEvery`-th client of a wave resumes with `Last-Event-ID`: the last id the client
@@ -304,6 +308,7 @@ export class LoadGenerator {
         }
         wave.push(client);
       }
+      const waveStarted = Date.now();
       const opened = await this.open(wave, {
         batchSize: size,
         pauseMs: 0,
@@ -313,7 +318,7 @@ export class LoadGenerator {
       total.opened += opened.opened;
       total.failed += opened.failed;
       for (const error of opened.errors) if (errors.size < 5) errors.add(error);
-      await sleep(request.holdMs);
+      await sleep(Math.max(0, waveStarted + request.holdMs - Date.now()));
       for (const client of wave) {
         client.expectedClose = true;
         client.socket?.destroy();

@@ -341,9 +341,9 @@ export async function replay(context: ScenarioContext): Promise<ReplayMetrics | 
  * Scenario 6: memory under churn (NUTS only: the reading comes from the sidecar's inspector).
  * Waves of clients on a few topics, every third resuming with `Last-Event-ID` (alternately
  * from the previous wave, in the ring, and from four waves back, read from the stream), each
- * wave dropped after `holdMs`, while messages flow at a steady rate. At 0 and at each
- * checkpoint the sidecar's heap is read after a forced full GC: a stream that leaves
- * something behind shows as growth proportional to the streams opened.
+ * wave dropped `holdMs` after it began connecting, while messages flow at a steady rate. At 0
+ * and at each checkpoint the sidecar's heap is read after a forced full GC: a stream that
+ * leaves something behind shows as growth proportional to the streams opened.
  */
 export async function churn(context: ScenarioContext): Promise<ChurnMetrics | null> {
   const { system, loadgen, profile } = context;
