@@ -9,6 +9,7 @@ import { SYSTEM_LABELS, type SystemName } from "./systems/system.js";
 const COLORS: Record<SystemName, string> = {
   "nuts-caddy": "#d9480f",
   "nuts-direct": "#f08c00",
+  "nuts-direct-metrics": "#e8590c",
   nchan: "#1971c2",
   baseline: "#868e96",
 };

@@ -170,7 +170,7 @@ async function main(): Promise<void> {
           if (name === "nchan")
             await prefill(system.publisher, profile.replay.messages, NCHAN_MAX_PUBLISH_RATE);
           log(`  ${name} up${name === "nchan" ? " and filled" : ""} (${seconds(starting)})`);
-          const isNuts = name === "nuts-caddy" || name === "nuts-direct";
+          const isNuts = name.startsWith("nuts-");
           const context: ScenarioContext = {
             system,
             loadgen,
@@ -277,6 +277,8 @@ async function startSystem(
       return startNutsViaCaddy(nuts);
     case "nuts-direct":
       return startNutsDirect(nuts);
+    case "nuts-direct-metrics":
+      return startNutsDirect(nuts, true);
     case "nchan":
       return startNchan({
         bufferLength: options.profile.replay.messages + 1_000,

@@ -2,6 +2,7 @@
  * The admin listener against a real nats-server: health, readiness as streams come and go, and
  * the Prometheus metrics after real traffic, with exact counts.
  */
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Harness, startHarness } from "../testing/sidecar-harness.js";
 import { eventually, fetchAll, openSse, type SseClient } from "../testing/sse-client.js";
@@ -230,5 +231,36 @@ describe("the admin listener", () => {
       for (const pair of (match[1] ?? "").split(",")) labels.add(pair.split("=")[0] ?? "");
     }
     expect([...labels].sort()).toEqual(["connection", "from", "kind", "reason", "route"]);
+  });
+
+  it("exports every metric the Grafana dashboard queries, and docs/operations.md lists each nuts_ metric", async () => {
+    const text = await metrics();
+    const exported = new Set(
+      [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name = "", type]) =>
+        type === "histogram" || type === "summary"
+          ? [`${name}_bucket`, `${name}_sum`, `${name}_count`, name]
+          : [name],
+      ),
+    );
+    const dashboard = JSON.parse(
+      await readFile(new URL("../docs/grafana/nuts-dashboard.json", import.meta.url), "utf8"),
+    ) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const queried = new Set<string>();
+    for (const panel of dashboard.panels) {
+      expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
+      for (const { expr } of panel.targets ?? []) {
+        for (const [name] of expr.matchAll(/\b(?:nuts|process|nodejs)_[a-z0-9_]+/g)) {
+          queried.add(name);
+        }
+      }
+    }
+    expect(queried.size).toBeGreaterThan(10);
+    expect([...queried].filter((name) => !exported.has(name))).toEqual([]);
+    const operations = await readFile(new URL("../docs/operations.md", import.meta.url), "utf8");
+    const ours = [...exported].filter((name) => name.startsWith("nuts_"));
+    expect(ours.length).toBe(12);
+    expect(ours.filter((name) => !operations.includes(`\`${name}\``))).toEqual([]);
+    // Every nuts_ series the dashboard does not show is one it means to leave out: none.
+    expect(ours.filter((name) => !queried.has(name))).toEqual([]);
   });
 });

@@ -104,7 +104,14 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
   };
 }
 
-export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> {
+/** How often the metrics variant is scraped, as a Prometheus would (its default is 15 s). */
+const SCRAPE_INTERVAL_MS = 5_000;
+
+/**
+ * The sidecar alone; with `metrics`, its admin listener is on and `/metrics` is fetched every
+ * few seconds, so the two can be compared in one run (metrics must cost under 5 %).
+ */
+export async function startNutsDirect(setup: NutsSetup, metrics = false): Promise<RunningSystem> {
   const dir = await mkdtemp(join(tmpdir(), "nuts-bench-sidecar-"));
   const port = await freePort();
   const config = join(dir, "sidecar.json");
@@ -127,6 +134,7 @@ export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> 
     ...(setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : []),
     ...(setup.inspect ? [INSPECT] : []),
   ];
+  const adminPort = metrics ? await freePort() : undefined;
   const { child, output } = spawnLogged(
     process.execPath,
     [
@@ -137,6 +145,7 @@ export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> 
       config,
       "--listen",
       `127.0.0.1:${port}`,
+      ...(adminPort === undefined ? [] : ["--admin-listen", `127.0.0.1:${adminPort}`]),
     ],
     { cwd: setup.repoRoot },
   );
@@ -146,28 +155,45 @@ export async function startNutsDirect(setup: NutsSetup): Promise<RunningSystem> 
     await stopChild(child);
     throw new Error(`nuts sidecar did not come up: ${(error as Error).message}`);
   }
+  const scraper = adminPort === undefined ? undefined : scrapeEvery(adminPort);
+  const ownPorts = adminPort === undefined ? [port] : [port, adminPort];
   return {
-    name: "nuts-direct",
+    name: metrics ? "nuts-direct-metrics" : "nuts-direct",
     port,
     subscribePath: SUBSCRIBE_PATH,
     replay: REPLAY,
     resumes: true,
     publisher: setup.publisher,
     processes: () => ({ sidecar: [child.pid ?? 0] }),
-    ...(setup.inspect ? { inspect: () => sidecarInspector(child.pid ?? 0, [port]) } : {}),
+    ...(setup.inspect ? { inspect: () => sidecarInspector(child.pid ?? 0, ownPorts) } : {}),
     async stop() {
+      if (scraper) clearInterval(scraper);
       await stopChild(child, 15_000);
       await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
-/** A session with the inspector of the sidecar process: its one listening port but `others`. */
+/** Fetches the sidecar's `/metrics` every few seconds, as Prometheus would. */
+function scrapeEvery(adminPort: number): NodeJS.Timeout {
+  return setInterval(() => {
+    fetch(`http://127.0.0.1:${adminPort}/metrics`)
+      .then((response) => response.text())
+      .catch(() => {});
+  }, SCRAPE_INTERVAL_MS);
+}
+
+/**
+ * A session with the inspector of the sidecar process: of its listening ports but `others`, the
+ * one that lists a debugging target (the sidecar may listen for more, e.g. an admin listener).
+ */
 async function sidecarInspector(pid: number, others: number[]): Promise<InspectorSession> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const port = listeningPorts(pid).find((each) => !others.includes(each));
-    if (port !== undefined) return InspectorSession.open(port);
+    for (const port of listeningPorts(pid).filter((each) => !others.includes(each))) {
+      const session = await InspectorSession.open(port, 2_000).catch(() => undefined);
+      if (session) return session;
+    }
     if (Date.now() > deadline)
       throw new Error(
         `the sidecar (pid ${pid}) has no inspector port; was it started with ${INSPECT}?`,

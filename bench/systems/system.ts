@@ -4,12 +4,19 @@ import { connect as connectTcp, createServer } from "node:net";
 import type { InspectorSession } from "../inspector.js";
 import type { Publisher } from "../publisher.js";
 
-export const SYSTEM_NAMES = ["nuts-caddy", "nuts-direct", "nchan", "baseline"] as const;
+export const SYSTEM_NAMES = [
+  "nuts-caddy",
+  "nuts-direct",
+  "nuts-direct-metrics",
+  "nchan",
+  "baseline",
+] as const;
 export type SystemName = (typeof SYSTEM_NAMES)[number];
 
 export const SYSTEM_LABELS: Record<SystemName, string> = {
   "nuts-caddy": "NUTS via Caddy",
   "nuts-direct": "NUTS sidecar direct",
+  "nuts-direct-metrics": "NUTS sidecar direct, metrics on and scraped",
   nchan: "nginx + nchan",
   baseline: "minimal Node server",
 };
