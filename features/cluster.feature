@@ -2,7 +2,8 @@
 Feature: Many NUTS nodes on one NATS cluster lose no message
   A three-node NATS cluster holds the stream on three replicas; two NUTS nodes (nuts run: Caddy
   and its sidecar), each connected to every NATS node, serve it behind a load balancer (a stock
-  Caddy with deploy/cluster/balancer.Caddyfile). 100 EventSource clients (the `eventsource`
+  Caddy with deploy/cluster/balancer.Caddyfile, whose health checks ask each node's /readyz:
+  the node's Caddy passes it to its sidecar's admin listener). 100 EventSource clients (the `eventsource`
   package, which resumes with Last-Event-ID as browsers do) are spread over both nodes while a
   publisher sends 20 messages a second. Whatever is taken away, every client ends up with every
   published message exactly once and in order. Each scenario prints
@@ -14,6 +15,9 @@ Feature: Many NUTS nodes on one NATS cluster lose no message
       """
       :{$PORT} {
         header X-Served-By {$NUTS_NODE}
+        handle /readyz {
+          reverse_proxy {$NUTS_ADMIN_LISTEN}
+        }
         route /events* {
           nuts {
             nats_url {$NATS_URL}
@@ -51,7 +55,8 @@ Feature: Many NUTS nodes on one NATS cluster lose no message
   Scenario: A NATS node that holds a sidecar's connection stops answering, then answers again
     When the publisher has sent 20 messages
     And a NATS node that holds a sidecar's connection stops answering
-    And the publisher has sent 40 more messages
+    Then within 20 seconds both sidecars are connected to the other NATS nodes
+    When the publisher has sent 20 more messages
     And that NATS node answers again
     And the publisher has sent 20 more messages
     And the publisher stops

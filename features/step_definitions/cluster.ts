@@ -43,6 +43,15 @@ Given(
       env.nodes.push(await NutsNode.start(name, caddyfile, natsEnv));
     env.balancer = await Balancer.start(env.nodes.map((node) => node.address));
     for (const node of env.nodes) await balancerServes(env, node.name);
+    // Each node's Caddy passes /readyz to its sidecar (the balancer's health check); the
+    // balancer itself keeps it to itself.
+    for (const node of env.nodes) {
+      const ready = await fetch(`http://${node.address}/readyz`);
+      const body = await ready.text();
+      strictEqual(ready.status, 200, `${node.name}'s /readyz: ${body}`);
+      strictEqual((JSON.parse(body) as { status: string }).status, "ready", body);
+    }
+    strictEqual((await fetch(`${env.balancer.baseUrl}/readyz`)).status, 404);
   },
 );
 
@@ -125,6 +134,27 @@ When(
     takenNodes.set(this, holding);
     faults(this).notes.push(
       `paused ${holding.name}, holding ${sidecars.get(holding.name)} sidecar connections`,
+    );
+  },
+);
+
+Then(
+  "within {int} seconds both sidecars are connected to the other NATS nodes",
+  async function (this: NutsWorld, seconds: number) {
+    const env = clusterEnv(this);
+    const paused = takenNode(this);
+    const startedAt = Date.now();
+    let seen = new Map<string, number>();
+    await eventually(
+      `both sidecars to leave ${paused.name} for the other nodes`,
+      async () => {
+        seen = await env.nats.sidecarConnections(paused);
+        return [...seen.values()].reduce((sum, count) => sum + count, 0) === env.nodes.length;
+      },
+      { timeoutMs: seconds * 1000, describe: () => describeCounts(seen) },
+    );
+    faults(this).notes.push(
+      `the sidecars were on ${describeCounts(seen)} ${((Date.now() - startedAt) / 1000).toFixed(1)} s after the pause`,
     );
   },
 );

@@ -110,11 +110,14 @@ export class ClusterNats {
       .map((info) => ({ name: info.name, node: info.cluster?.leader }));
   }
 
-  /** How many connections named `nuts-sidecar` each node holds, by its monitoring port. */
-  async sidecarConnections(): Promise<Map<string, number>> {
+  /**
+   * How many connections named `nuts-sidecar` each running node holds, by its monitoring port;
+   * `except` is left out (a paused node would not answer).
+   */
+  async sidecarConnections(except?: ClusterNode): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
     for (const node of this.cluster.nodes) {
-      if (!node.running) continue;
+      if (!node.running || node === except) continue;
       const response = await fetch(`http://127.0.0.1:${node.httpPort}/connz?limit=1024`, {
         signal: AbortSignal.timeout(2_000),
       });
@@ -146,7 +149,12 @@ export class NutsNode {
     caddyfile: string,
     env: Record<string, string>,
   ): Promise<NutsNode> {
-    const node = new NutsNode(name, await freePort(), caddyfile, env);
+    // Its own admin listener (readiness), which the node's Caddyfile passes /readyz to.
+    const adminListen = `127.0.0.1:${await freePort()}`;
+    const node = new NutsNode(name, await freePort(), caddyfile, {
+      ...env,
+      NUTS_ADMIN_LISTEN: adminListen,
+    });
     await node.start();
     return node;
   }
