@@ -51,6 +51,25 @@ export function registerSidecar(program: Command): void {
               ? null
               : parseAdminListen(options.adminListen);
           const log = createLogger();
+          // Before starting: a SIGTERM right after "sidecar listening" must stop it cleanly too
+          // (socket file removed, exit 0), not kill it with Node's default action.
+          let markStarted: (() => void) | undefined;
+          const started = new Promise<void>((resolve) => {
+            markStarted = resolve;
+          });
+          let stopping = false;
+          const shutdown = async (signal: string) => {
+            if (stopping) return;
+            stopping = true;
+            log.info("shutting down", { signal });
+            await started;
+            sidecar.stop().then(
+              () => process.exit(0),
+              () => process.exit(1),
+            );
+          };
+          process.once("SIGTERM", () => void shutdown("SIGTERM"));
+          process.once("SIGINT", () => void shutdown("SIGINT"));
           const sidecar = await startSidecar(config, listen, log, { admin }).catch(
             (error: NodeJS.ErrnoException & { adminListen?: boolean }) => {
               if (error.adminListen && error.code === "EADDRINUSE")
@@ -70,15 +89,7 @@ export function registerSidecar(program: Command): void {
               throw error;
             },
           );
-          const shutdown = (signal: string) => {
-            log.info("shutting down", { signal });
-            sidecar.stop().then(
-              () => process.exit(0),
-              () => process.exit(1),
-            );
-          };
-          process.once("SIGTERM", () => shutdown("SIGTERM"));
-          process.once("SIGINT", () => shutdown("SIGINT"));
+          markStarted?.();
         },
       ),
     );
