@@ -7,7 +7,11 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsCluster, startNatsCluster } from "../testing/nats-cluster.js";
+import {
+  addReplicatedStream,
+  type NatsCluster,
+  startNatsCluster,
+} from "../testing/nats-cluster.js";
 import { buildNuts, runNuts } from "../testing/nuts-cli.js";
 import { eventually } from "../testing/sse-client.js";
 
@@ -19,15 +23,7 @@ beforeAll(async () => {
   [cluster] = await Promise.all([startNatsCluster(), buildNuts()]);
   nc = await connect({ servers: cluster.urls, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
   jsm = await jetstreamManager(nc);
-  await eventually(
-    () =>
-      jsm.streams
-        .add({ name: "EVENTS", subjects: ["events.>"], num_replicas: 3 })
-        .then(() => true)
-        .catch(() => false),
-    "JetStream to create the R3 stream",
-    30_000,
-  );
+  await addReplicatedStream(jsm, { name: "EVENTS", subjects: ["events.>"] });
 }, 60_000);
 
 afterAll(async () => {

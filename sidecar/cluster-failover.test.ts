@@ -13,7 +13,11 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsCluster, startNatsCluster } from "../testing/nats-cluster.js";
+import {
+  addReplicatedStream,
+  type NatsCluster,
+  startNatsCluster,
+} from "../testing/nats-cluster.js";
 import { type LoggedLine, recordingLogger } from "../testing/recording-logger.js";
 import {
   sourcesAvailable,
@@ -53,20 +57,9 @@ afterAll(async () => {
   await cluster?.stop();
 }, 30_000);
 
-/** The R3 stream; right after a node came back JetStream may need a moment to place it. */
-async function createStream(): Promise<void> {
-  await eventually(
-    async () => {
-      try {
-        await jsm.streams.add({ name: STREAM, subjects: ["events.>"], num_replicas: 3 });
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    "JetStream to create the R3 stream",
-    RECOVERY_MS,
-  );
+/** The R3 stream of every test. */
+function createStream(): Promise<void> {
+  return addReplicatedStream(jsm, { name: STREAM, subjects: ["events.>"] });
 }
 
 /**

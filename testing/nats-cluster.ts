@@ -8,6 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { launch, liveServers, StartupError, waitUntilStopped } from "./nats-server.js";
 import { freePort } from "./processes.js";
 import { eventually } from "./sse-client.js";
@@ -187,4 +188,23 @@ async function distinctFreePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());
   return [...ports];
+}
+
+/**
+ * Adds a stream replicated on all three nodes. Right after the cluster started, or after a node
+ * came back, JetStream may need a moment to have a meta leader and place the replicas.
+ */
+export async function addReplicatedStream(
+  jsm: JetStreamManager,
+  stream: { name: string; subjects: string[] },
+): Promise<void> {
+  await eventually(
+    () =>
+      jsm.streams
+        .add({ ...stream, num_replicas: NODE_NAMES.length })
+        .then(() => true)
+        .catch(() => false),
+    `JetStream to create the R${NODE_NAMES.length} stream ${stream.name}`,
+    HEALTHY_TIMEOUT_MS,
+  );
 }

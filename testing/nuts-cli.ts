@@ -97,6 +97,18 @@ const MAX_OUTPUT_CHARS = 200_000;
  * and no NATS_* or NUTS_CADDY from this process, and waits until it has printed what it serves.
  * A run that does not get there is killed.
  */
+/**
+ * `nuts run` takes fixed loopback ports for its admin and Caddy metrics listeners by default;
+ * tests that run at the same time (two CI runs, parallel test files) would race for them. Tests
+ * that want the listeners set these variables themselves.
+ */
+export function withoutAdmin(): Record<string, string> {
+  return {
+    NUTS_ADMIN_LISTEN: process.env.NUTS_ADMIN_LISTEN ?? "off",
+    NUTS_CADDY_METRICS_LISTEN: process.env.NUTS_CADDY_METRICS_LISTEN ?? "off",
+  };
+}
+
 export async function startNutsRun(
   configFile: string,
   runtimeDir: string,
@@ -119,7 +131,10 @@ export async function startNutsRun(
       "--runtime-dir",
       runtimeDir,
     ],
-    { env: { ...env, PATH: pathWithTools() }, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      env: { ...env, ...withoutAdmin(), PATH: pathWithTools() },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let stdout = "";
   let stderr = "";

@@ -68,6 +68,9 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
       cwd: setup.repoRoot,
       env: {
         ...process.env,
+        // The system measured is Caddy and the sidecar alone; nuts-direct-metrics measures these.
+        NUTS_ADMIN_LISTEN: "off",
+        NUTS_CADDY_METRICS_LISTEN: "off",
         PATH: `${join(setup.repoRoot, ".tools", "bin")}:${process.env.PATH ?? ""}`,
       },
     },

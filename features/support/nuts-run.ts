@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { withoutAdmin } from "../../testing/nuts-cli.js";
 import { eventually } from "./wait.js";
 
 export const REPO_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -60,7 +61,7 @@ export class NutsRun {
     const args = [NUTS_BIN, "run", "--config", configFile, "--runtime-dir", join(dir, "run")];
     const child = spawn(process.execPath, args, {
       cwd: dir,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...withoutAdmin(), ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const run = new NutsRun(child, dir, `http://127.0.0.1:${options.port}`);
