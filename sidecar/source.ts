@@ -197,6 +197,8 @@ export class RouteSource {
       }
       subscriber.position = Math.max(subscriber.position, upTo);
     }
+    // The catch-up write may have cut it (over its bound); its clean-up has run already.
+    if (subscriber.closed) return { type: "aborted" };
     if (subscriber.filter.patterns.length > 0) this.patternSubscribers.add(subscriber);
     for (const topic of subscriber.filter.literals) {
       let set = this.subscribersByTopic.get(topic);
