@@ -67,12 +67,14 @@ test-node-versions: build ## vitest on each supported Node line (22, 24), fetche
 	done
 
 .PHONY: bench
-bench: build ## Benchmarks: NUTS (via Caddy and direct), nginx + nchan and a minimal server; writes docs/benchmarks.*
+bench: build ## Benchmarks: NUTS (via Caddy and direct), nginx + nchan, a minimal server, scale-out; writes docs/benchmarks*
 	ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx tsx bench/run.ts
+	ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx tsx bench/scale-out.ts
 
 .PHONY: bench-quick
 bench-quick: build ## A small benchmark run (smoke check); results only in bench/results/
 	ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx tsx bench/run.ts --quick
+	ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx tsx bench/scale-out.ts --quick
 
 .PHONY: clean
 clean: ## Remove build output, downloaded tools and local NATS data
