@@ -115,17 +115,29 @@ async function consumers(): Promise<{ name: string; node: string | undefined }[]
   return infos.map((info) => ({ name: info.name, node: info.cluster?.leader }));
 }
 
-/** The sidecar's live consumer (its names start with `nuts_`), once there is exactly one. */
+/**
+ * The sidecar's running live consumer. Its names are `nuts_<id>_<generation>_<serial>`: the
+ * newest generation is the running one (one it replaced while cut off from NATS, or that lived
+ * on a node that came back, may still be listed until the server expires it).
+ */
 async function liveConsumer(): Promise<{ name: string; node: string }> {
+  const generation = (name: string) => name.split("_").slice(2).map(Number);
+  const newer = (a: string, b: string) => {
+    const [genA = 0, serialA = 0] = generation(a);
+    const [genB = 0, serialB = 0] = generation(b);
+    return genA - genB || serialA - serialB;
+  };
   let found: { name: string; node: string } | undefined;
   await eventually(
     async () => {
-      const live = (await consumers()).filter((consumer) => consumer.name.startsWith("nuts_"));
-      const only = live.length === 1 ? live[0] : undefined;
-      found = only?.node === undefined ? undefined : { name: only.name, node: only.node };
+      const live = (await consumers())
+        .filter((consumer) => consumer.name.startsWith("nuts_"))
+        .sort((a, b) => newer(b.name, a.name));
+      const newest = live[0];
+      found = newest?.node === undefined ? undefined : { name: newest.name, node: newest.node };
       return found !== undefined;
     },
-    "one live consumer with a leader",
+    "the newest live consumer to have a leader",
     RECOVERY_MS,
   );
   if (!found) throw new Error("unreachable");

@@ -43,6 +43,9 @@ export interface SourceOptions {
  */
 const SYNCHRONOUS_CATCH_UP_BYTES = 16 * 1024;
 
+/** How long the server keeps a live consumer that nobody pulls from. */
+const ABANDONED_CONSUMER_MS = 30_000;
+
 /** How far a replay got. */
 export type AttachResult =
   /** `fromNats`: some of what the client missed was replayed from the stream, not the ring. */
@@ -386,6 +389,9 @@ export class RouteSource {
       ...(topicPrefix === "" ? {} : { filter_subjects: `${topicPrefix}>` }),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.head + 1,
+      // One the sidecar could not delete (it lost NATS, or the node came back later) goes away
+      // by itself, not after nats.js's default of five minutes.
+      inactive_threshold: ABANDONED_CONSUMER_MS,
     });
     const messages = await consumer.consume({ idle_heartbeat: CONSUMER_HEARTBEAT_MS });
     const stop = () => messages.stop();
