@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { startNatsCluster } from "../testing/nats-cluster.js";
+import { addReplicatedStream, startNatsCluster } from "../testing/nats-cluster.js";
 import { childrenOf, commandName, fileLimits } from "./proc.js";
 import { PROFILES } from "./profile.js";
 import { NatsPublisher } from "./publisher.js";
@@ -204,7 +204,7 @@ async function main(): Promise<void> {
   const cluster = await startNatsCluster();
   const connection = await connect({ servers: cluster.urls });
   const jsm = await jetstreamManager(connection);
-  await jsm.streams.add({ name: STREAM, subjects: [`${TOPIC_PREFIX}>`], num_replicas: 3 });
+  await addReplicatedStream(jsm, { name: STREAM, subjects: [`${TOPIC_PREFIX}>`] });
   const publisher = new NatsPublisher(connection, TOPIC_PREFIX);
   const loadgen = RemoteLoadGenerator.start();
   const results: ScaleOutResult[] = [];

@@ -19,6 +19,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
+  addReplicatedStream,
   type ClusterNode,
   type NatsCluster,
   startNatsCluster,
@@ -76,16 +77,9 @@ export class ClusterNats {
     );
   }
 
-  /** The stream, replicated on every node; right after a node came back placing it may wait. */
+  /** The stream, replicated on every node. */
   async createStream(name: string, subjects: string[]): Promise<void> {
-    await eventually(
-      `JetStream to create the R3 stream ${name}`,
-      async () => {
-        await this.jsm.streams.add({ name, subjects, num_replicas: 3 });
-        return true;
-      },
-      { timeoutMs: RECOVERY_MS },
-    );
+    await addReplicatedStream(this.jsm, { name, subjects });
   }
 
   async deleteAllStreams(): Promise<void> {
