@@ -148,6 +148,22 @@ describe("the event stream", () => {
     expect(client.text).toBe(`id: ${head}\nevent: connected\ndata: {"topics":["a","b"]}\n\n`);
   });
 
+  it("answers HEAD with the head a GET gets and no stream behind it", async () => {
+    const answer = await fetchAll(
+      {
+        port: sidecar.port,
+        path: "/events?topic=a",
+        method: "HEAD",
+        headers: { "X-Nuts-Route": "events" },
+      },
+      2_000,
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.headers["content-type"]).toBe("text/event-stream");
+    expect(answer.headers["cache-control"]).toBe("no-cache");
+    expect(answer.body).toBe("");
+  });
+
   it("frames each message of the requested topics with its stream sequence as id", async () => {
     const client = await stream("/events?topic=a&topic=b");
     await client.waitForEvents(1);

@@ -79,6 +79,7 @@ function subscribe({ hub, clients, limits, authorizers, log }: SubscribeDeps) {
         });
         await authorizer.authorize(token, topics);
       }
+      if (c.req.method === "HEAD") return await head(c, route, hub.source(route));
       release = limits.acquire(route, () =>
         clientIpOf(c.req.header("x-forwarded-for"), c.env.incoming.socket?.remoteAddress),
       );
@@ -96,6 +97,24 @@ function subscribe({ hub, clients, limits, authorizers, log }: SubscribeDeps) {
       throw error;
     }
   };
+}
+
+/**
+ * `HEAD`: what a GET would answer (a 200 event-stream head, or the refusal), with no stream
+ * behind it: health checks and link checkers probe routes this way.
+ */
+async function head(
+  c: Context<SidecarEnv>,
+  route: RouteConfig,
+  source: RouteSource,
+): Promise<Response> {
+  await source.whenReady(STARTING_GRACE_MS);
+  if (!source.isAvailable()) throw unavailable(source, route);
+  return c.body(null, 200, {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    ...corsHeaders(route, c.req.header("origin")),
+  });
 }
 
 /** Opens the event stream and hands the subscriber to its source. */
