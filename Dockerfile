@@ -14,6 +14,7 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY cli cli
 COPY sidecar sidecar
+COPY mercure mercure
 COPY caddy caddy
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 

@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: [
       "sidecar/**/*.test.ts",
+      "mercure/**/*.test.ts",
       "caddy/**/*.test.ts",
       "cli/**/*.test.ts",
       "testing/**/*.test.ts",

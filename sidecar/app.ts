@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { MercureHubs } from "../mercure/index.js";
 import { SubscriberAuthorizer } from "./authorize.js";
 import { Clients } from "./clients.js";
 import type { Config, RouteConfig } from "./config.js";
@@ -24,6 +25,8 @@ export interface Sidecar {
   hub: Hub;
   clients: Clients;
   limits: ConnectionLimits;
+  /** The Mercure hubs (`mercure` blocks), served before the NUTS routes. */
+  mercure: MercureHubs;
   /** The Prometheus metrics, when the sidecar reports them. */
   metrics: SidecarMetrics | undefined;
   /** Ends every stream and drains NATS. */
@@ -45,6 +48,9 @@ export function createSidecar(config: Config, log: Logger, metrics?: SidecarMetr
   const limits = new ConnectionLimits();
   const onlyRoute = config.routes.size === 1 ? [...config.routes.values()][0] : undefined;
   const app = new Hono<SidecarEnv>();
+  const mercure = new MercureHubs(config.mercure, log);
+  // Requests for a Mercure hub carry X-Nuts-Mercure and never reach route selection.
+  if (mercure.size > 0) app.use(mercure.middleware(log));
 
   app.use(async (c, next) => {
     c.set(
@@ -81,10 +87,11 @@ export function createSidecar(config: Config, log: Logger, metrics?: SidecarMetr
     hub,
     clients,
     limits,
+    mercure,
     metrics,
     async close() {
       clients.closeAll({ type: "shutdown" });
-      await hub.close();
+      await Promise.all([hub.close(), mercure.close()]);
     },
   };
 }

@@ -5,6 +5,8 @@
  * sub-directives one for one. Durations are seconds (fractions allowed) unless noted.
  */
 
+import { type MercureHubConfig, type MercureHubOptions, resolveHubs } from "../mercure/config.js";
+
 /** One `nuts` route, as written in sidecar.json or a Caddyfile `nuts` block. */
 export interface RouteOptions {
   /** NATS server URL, or a comma-separated list for a cluster. @default "nats://localhost:4222" */
@@ -83,6 +85,8 @@ export interface SidecarOptions {
    * line may override. Absent: header routes are off.
    */
   header_routes?: RouteOptions;
+  /** Mercure hubs by name (`mercure` blocks); Caddy names a request's hub in X-Nuts-Mercure. */
+  mercure?: Record<string, MercureHubOptions>;
 }
 
 /** How to authenticate to NATS; `none` when no credentials are configured. */
@@ -151,6 +155,8 @@ export interface Config {
   routes: Map<string, RouteConfig>;
   /** The options header routes start from (checked); null: header routes are off. */
   headerRoutes: RouteOptions | null;
+  /** Mercure hubs by name, checked. */
+  mercure: Map<string, MercureHubConfig>;
 }
 
 export const ROUTE_OPTION_NAMES = [
@@ -229,9 +235,9 @@ export function resolveConfig(input: unknown): Config {
     );
   }
   for (const key of Object.keys(input)) {
-    if (key !== "routes" && key !== "header_routes") {
+    if (key !== "routes" && key !== "header_routes" && key !== "mercure") {
       throw new ConfigError(
-        `unknown top-level key "${key}"; the keys are "routes" and "header_routes"`,
+        `unknown top-level key "${key}"; the keys are "routes", "header_routes" and "mercure"`,
         undefined,
         undefined,
       );
@@ -240,7 +246,11 @@ export function resolveConfig(input: unknown): Config {
   const routes = input.routes ?? {};
   const headerRoutes =
     input.header_routes === undefined ? null : resolveHeaderRoutesBase(input.header_routes);
-  if (!isPlainObject(routes) || (Object.keys(routes).length === 0 && headerRoutes === null)) {
+  const mercure = resolveHubs(input.mercure);
+  if (
+    !isPlainObject(routes) ||
+    (Object.keys(routes).length === 0 && headerRoutes === null && mercure.size === 0)
+  ) {
     throw new ConfigError(
       'the sidecar config needs at least one route: {"routes": {"events": {"stream_name": "EVENTS"}}}, or header routes: {"header_routes": {"nats_url": "nats://localhost:4222"}}',
       undefined,
@@ -251,7 +261,7 @@ export function resolveConfig(input: unknown): Config {
   for (const [name, options] of Object.entries(routes)) {
     resolved.set(name, resolveRoute(name, options));
   }
-  return { routes: resolved, headerRoutes };
+  return { routes: resolved, headerRoutes, mercure };
 }
 
 /**

@@ -1,0 +1,72 @@
+import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
+import { errors, type JWTPayload, jwtVerify } from "jose";
+import type { JwtKey } from "./config.js";
+import { HubError, HubErrorCode } from "./errors.js";
+
+/** Clock skew tolerated for `exp` and `nbf`. */
+const CLOCK_TOLERANCE_S = 5;
+/** Longest token read; a longer one is refused before any parsing. */
+const MAX_TOKEN_LENGTH = 16 * 1024;
+
+/** The `mercure` claim: selectors a token may publish to and receive private updates of. */
+export interface MercureClaim {
+  publish: string[] | undefined;
+  subscribe: string[] | undefined;
+}
+
+/**
+ * Verifies tokens with one key and its one algorithm (`alg: none` and every other algorithm
+ * are refused; an HMAC token cannot pass for an RSA one), then reads the `mercure` claim.
+ */
+export class TokenVerifier {
+  private readonly key: KeyObject;
+
+  constructor(
+    private readonly config: JwtKey,
+    private readonly realm: string,
+  ) {
+    this.key = config.alg.startsWith("HS")
+      ? createSecretKey(Buffer.from(config.key))
+      : createPublicKey(config.key);
+  }
+
+  async claim(token: string): Promise<MercureClaim> {
+    if (token.length > MAX_TOKEN_LENGTH) throw this.refusal("the token is too long");
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key, {
+        algorithms: [this.config.alg],
+        clockTolerance: CLOCK_TOLERANCE_S,
+      }));
+    } catch (error) {
+      throw this.refusal(rejection(error));
+    }
+    const mercure = payload.mercure as { publish?: unknown; subscribe?: unknown } | undefined;
+    return { publish: stringsOf(mercure?.publish), subscribe: stringsOf(mercure?.subscribe) };
+  }
+
+  refusal(reason: string): HubError {
+    return new HubError(401, HubErrorCode.Unauthorized, reason, {
+      "WWW-Authenticate": `Bearer realm="${this.realm}", error="invalid_token", error_description="${reason}"`,
+    });
+  }
+}
+
+function stringsOf(claim: unknown): string[] | undefined {
+  if (!Array.isArray(claim)) return undefined;
+  return claim.filter((item): item is string => typeof item === "string");
+}
+
+function rejection(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return "the token has expired";
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return error.claim === "nbf"
+      ? "the token is not valid yet"
+      : `the token's ${error.claim} claim is invalid`;
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return "the token's algorithm is not accepted by this hub";
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return "the token's signature does not verify";
+  return "the token is malformed";
+}
