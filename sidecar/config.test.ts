@@ -152,7 +152,7 @@ describe("resolveConfig", () => {
     [[], 'the sidecar config must be a JSON object like {"routes": {...}}'],
     [
       { routes: {}, extra: 1 },
-      'unknown top-level key "extra"; the keys are "routes" and "header_routes"',
+      'unknown top-level key "extra"; the keys are "routes", "header_routes" and "mercure"',
     ],
     [
       {},
