@@ -16,6 +16,7 @@
  * Caddy knows no `nuts` global option, so it is removed from the output.
  */
 import { dirname } from "node:path";
+import { resolveHub } from "../mercure/config.js";
 import { ConfigError, type RouteOptions } from "../sidecar/config.js";
 import type { Adapted, AdaptOptions } from "./adapted.js";
 import { type Env, expandEnv } from "./env.js";
@@ -23,6 +24,7 @@ import { AdaptError, CaddyfileError } from "./errors.js";
 import { expandImports, type FileSystem, nodeFileSystem } from "./imports.js";
 import { isWord, type Token, tokenize } from "./lexer.js";
 import { LISTEN_EXAMPLES, type ListenAddress, parseListenAddress } from "./listen.js";
+import { isMercureOrder, readMercureBlock } from "./mercure-block.js";
 import { readNutsBlock } from "./nuts-block.js";
 import { type Directive, parseCaddyfile, type ServerBlock } from "./parser.js";
 import { type PathScope, pathScopeOf } from "./path-prefix.js";
@@ -41,6 +43,7 @@ export async function adaptCaddyfile(
   const env = options.env ?? process.env;
   const tokens = await expandImports(tokenize(text, file), env, files);
   const blocks = parseCaddyfile(tokens);
+  dropMercureOrder(blocks);
   const listen = takeGlobalNutsOptions(blocks, options.listen, env);
   const translator = new NutsTranslator(listen, env);
   for (const block of blocks) translator.serverBlock(block);
@@ -134,6 +137,8 @@ class NutsTranslator {
       const head = directive.tokens[0] as Token;
       if (isWord(head, "nuts")) {
         directives[index] = this.translate(directive, scopes);
+      } else if (isWord(head, "mercure")) {
+        directives[index] = this.translateMercure(directive);
       } else if (head.quote === null && ROUTE_CONTAINERS.has(head.text) && directive.block) {
         this.directives(directive.block, [
           ...scopes,
@@ -179,6 +184,57 @@ class NutsTranslator {
       const line = (error.key && lines.get(error.key)) ?? head.line;
       throw new CaddyfileError(head.file, line, error.message, { cause: error });
     }
+  }
+
+  /**
+   * A Mercure hub: its options go to the sidecar; in its place, a `route` (ordered where
+   * Mercure's directive goes, before `respond`) that proxies the hub's path to the sidecar with
+   * X-Nuts-Mercure naming the hub.
+   */
+  private translateMercure(mercure: Directive): Directive {
+    const head = mercure.tokens[0] as Token;
+    if (mercure.tokens.length > 1) {
+      throw new CaddyfileError(
+        head.file,
+        head.line,
+        "mercure takes no arguments; put its options inside the block",
+      );
+    }
+    const options = readMercureBlock(mercure.block, this.env);
+    const sidecar = this.routes.sidecar;
+    sidecar.mercure ??= {};
+    const count = Object.keys(sidecar.mercure).length;
+    const name = count === 0 ? "mercure" : `mercure_${count + 1}`;
+    let hub: ReturnType<typeof resolveHub>;
+    try {
+      hub = resolveHub(name, options);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new CaddyfileError(head.file, head.line, error.message, { cause: error });
+    }
+    sidecar.mercure[name] = options;
+    this.routes.routes.push({
+      name,
+      pathPrefix: hub.path,
+      streamName: hub.streamName,
+      topicPrefix: hub.subjectPrefix,
+      file: head.file,
+      line: head.line,
+    });
+    const word = (text: string): Token => ({
+      ...head,
+      text,
+      quote: null,
+      source: null,
+      startsLine: false,
+    });
+    const proxy = this.reverseProxy({ tokens: [head], block: undefined }, name);
+    const routeHeader = proxy.block?.[0];
+    if (routeHeader) routeHeader.tokens = [word("header_up"), word("X-Nuts-Mercure"), word(name)];
+    return {
+      tokens: [{ ...word("route"), startsLine: true }, word(`${hub.path}*`)],
+      block: [proxy],
+    };
   }
 
   /**
@@ -272,4 +328,14 @@ function pathPatterns(definition: Directive): string[] {
   return definition.block
     .filter((line) => isWord(line.tokens[0], "path"))
     .flatMap((line) => line.tokens.slice(1).map((token) => token.text));
+}
+
+/** Drops `order mercure ...` from the global options (Caddy knows no mercure directive). */
+function dropMercureOrder(blocks: ServerBlock[]): void {
+  const global = blocks[0];
+  if (global === undefined || global.keys.length > 0) return;
+  const kept = global.body.filter((directive) => !isMercureOrder(directive));
+  if (kept.length === global.body.length) return;
+  global.body = kept;
+  if (kept.length === 0) blocks.shift();
 }
