@@ -17,14 +17,24 @@ describe("topic selectors", () => {
     expect(matches("https://example.com/users{/id}", "https://example.com/users")).toBe(true);
     expect(matches("https://example.com/users{/id}", "https://example.com/usersx")).toBe(false);
     expect(matches("https://example.com/f{.ext}", "https://example.com/f.json")).toBe(true);
-    expect(matches("https://example.com/s{?q,page}", "https://example.com/s?q=a&page=2")).toBe(true);
+    expect(matches("https://example.com/s{?q,page}", "https://example.com/s?q=a&page=2")).toBe(
+      true,
+    );
     expect(matches("https://example.com/{id}.json", "https://example.com/42.json")).toBe(true);
     expect(matches("https://example.com/{id}.json", "https://example.com/42.xml")).toBe(false);
     expect(matches("/chat/{room}", "/chat/caf%C3%A9")).toBe(true);
   });
 
   it("refuses malformed templates and forbidden characters", () => {
-    for (const bad of ["{open", "close}", "a{}b", "{a b}", "a\u0000b", "a\u200bb", "x".repeat(2049)]) {
+    for (const bad of [
+      "{open",
+      "close}",
+      "a{}b",
+      "{a b}",
+      "a\u0000b",
+      "a\u200bb",
+      "x".repeat(2049),
+    ]) {
       expect(() => compileSelector(bad), bad.slice(0, 20)).toThrow(SelectorError);
     }
     expect(() => compileSelector("{a}".repeat(33))).toThrow("at most 32 expressions");
