@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { type Command, Option } from "commander";
+import { resolveHubs } from "../mercure/config.js";
 import { parseAdminListen } from "../sidecar/admin.js";
 import { type Config, ConfigError, resolveConfig } from "../sidecar/config.js";
 import { parseListen, parseSocketMode } from "../sidecar/listen.js";
@@ -35,7 +36,7 @@ export function registerSidecar(program: Command): void {
           const raw = await readJson(options.config);
           let config: Config;
           try {
-            config = resolveConfig(raw);
+            config = resolveConfig(raw, resolveHubs);
           } catch (error) {
             if (error instanceof ConfigError)
               throw new UserError(`${options.config}: ${error.message}`);

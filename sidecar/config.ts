@@ -5,7 +5,7 @@
  * sub-directives one for one. Durations are seconds (fractions allowed) unless noted.
  */
 
-import { type MercureHubConfig, type MercureHubOptions, resolveHubs } from "../mercure/config.js";
+import type { MercureHubConfig, MercureHubOptions } from "../mercure/config.js";
 
 /** One `nuts` route, as written in sidecar.json or a Caddyfile `nuts` block. */
 export interface RouteOptions {
@@ -225,8 +225,24 @@ const ROUTE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const STREAM_NAME = /^[^\s.*>/\\]{1,255}$/;
 const TOPIC_PREFIX = /^([A-Za-z0-9_-]+\.)*$/;
 
+/**
+ * Checks sidecar.json's `mercure` section. The Mercure layer passes its own (mercure/config.ts's
+ * `resolveHubs`), so this module does not import it: the layer depends on the core, not back.
+ */
+export type HubsResolver = (input: unknown) => Map<string, MercureHubConfig>;
+
+/** Without a Mercure layer: a `mercure` section is refused. */
+function noHubs(input: unknown): Map<string, MercureHubConfig> {
+  if (input === undefined) return new Map();
+  throw new ConfigError(
+    '"mercure" is not served here; resolve the config with mercure/config.js\'s resolveHubs',
+    undefined,
+    undefined,
+  );
+}
+
 /** Parses and checks sidecar.json's contents. Throws ConfigError. */
-export function resolveConfig(input: unknown): Config {
+export function resolveConfig(input: unknown, resolveHubs: HubsResolver = noHubs): Config {
   if (!isPlainObject(input)) {
     throw new ConfigError(
       'the sidecar config must be a JSON object like {"routes": {...}}',

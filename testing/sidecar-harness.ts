@@ -16,6 +16,7 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { resolveHubs } from "../mercure/config.js";
 import { type Config, resolveConfig, type SidecarOptions } from "../sidecar/config.js";
 import { type Logger, silentLogger } from "../sidecar/log.js";
 import { type RunningSidecar, startSidecar } from "../sidecar/server.js";
@@ -107,7 +108,7 @@ export async function startTestSidecar(
   options: SidecarOptions,
   log: Logger = silentLogger,
 ): Promise<TestSidecar> {
-  const config = resolveConfig(options);
+  const config = resolveConfig(options, resolveHubs);
   const sidecar = await startSidecar(config, { type: "tcp", host: "127.0.0.1", port: 0 }, log);
   if (sidecar.address.type !== "tcp") throw new Error("expected TCP");
   return Object.assign(sidecar, { port: sidecar.address.port, config });
