@@ -10,6 +10,7 @@ const COLORS: Record<SystemName, string> = {
   "nuts-caddy": "#d9480f",
   "nuts-direct": "#f08c00",
   "nuts-direct-metrics": "#e8590c",
+  "mercure-caddy": "#7048e8",
   nchan: "#1971c2",
   baseline: "#868e96",
 };

@@ -33,9 +33,17 @@ export class NatsPublisher implements Publisher {
   async close(): Promise<void> {}
 }
 
+/** The HTTP request that publishes one message (a JSON POST to `<path><topic>` by default). */
+export type PublishRequest = (topic: string, body: string, host: string) => string;
+
+function jsonPost(pathPrefix: string): PublishRequest {
+  return (topic, body, host) =>
+    `POST ${pathPrefix}${encodeURIComponent(topic)} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
 /**
- * `POST <path><topic>` requests pipelined on one keep-alive connection: in order, and as fast
- * as the server answers, without a round trip per message.
+ * `POST <path><topic>` requests (or those `request` writes) pipelined on one keep-alive
+ * connection: in order, and as fast as the server answers, without a round trip per message.
  */
 export class PipelinedHttpPublisher implements Publisher {
   private sent = 0;
@@ -47,16 +55,20 @@ export class PipelinedHttpPublisher implements Publisher {
   private constructor(
     private readonly socket: Socket,
     private readonly port: number,
-    private readonly pathPrefix: string,
+    private readonly request: PublishRequest,
   ) {
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.read(chunk.toString("latin1")));
   }
 
-  static open(port: number, pathPrefix: string): Promise<PipelinedHttpPublisher> {
+  static open(
+    port: number,
+    pathPrefix: string,
+    request: PublishRequest = jsonPost(pathPrefix),
+  ): Promise<PipelinedHttpPublisher> {
     return new Promise((resolve, reject) => {
       const socket = connectTcp({ host: "127.0.0.1", port }, () =>
-        resolve(new PipelinedHttpPublisher(socket, port, pathPrefix)),
+        resolve(new PipelinedHttpPublisher(socket, port, request)),
       );
       socket.once("error", reject);
     });
@@ -64,9 +76,7 @@ export class PipelinedHttpPublisher implements Publisher {
 
   publish(topic: string, body: string): void {
     this.sent++;
-    this.socket.write(
-      `POST ${this.pathPrefix}${encodeURIComponent(topic)} HTTP/1.1\r\nHost: 127.0.0.1:${this.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    this.socket.write(this.request(topic, body, `127.0.0.1:${this.port}`));
   }
 
   async flush(): Promise<void> {

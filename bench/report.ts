@@ -266,6 +266,12 @@ function targets(results: Results, profile: Profile): TargetRow[] {
     "sidecar direct within 2x of the minimal server (≥ 50 %)",
   );
   ratioRow("nuts-caddy", "baseline", 0.5, "through Caddy within 2x of the minimal server (≥ 50 %)");
+  ratioRow(
+    "mercure-caddy",
+    "nuts-caddy",
+    0.8,
+    `Mercure hub's deliveries/s ≥ 80 % of the NUTS route's, both through Caddy, at ${fmt(ratioClients)} clients`,
+  );
   for (const name of ["nuts-caddy", "nuts-direct"] as const) {
     const step = at(name, ratioClients);
     if (!step) continue;

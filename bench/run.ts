@@ -45,6 +45,7 @@ import {
   type ScenarioContext,
 } from "./scenarios.js";
 import { startBaseline } from "./systems/baseline.js";
+import { startMercureViaCaddy } from "./systems/mercure.js";
 import { NCHAN_MAX_PUBLISH_RATE, nchanVersion, startNchan } from "./systems/nchan.js";
 import { startNutsDirect, startNutsViaCaddy } from "./systems/nuts.js";
 import { type RunningSystem, SYSTEM_NAMES, type SystemName } from "./systems/system.js";
@@ -176,7 +177,8 @@ async function main(): Promise<void> {
             loadgen,
             profile,
             tag: `r${run}-${name}`,
-            extraProcesses: isNuts && natsPid ? { nats: [natsPid] } : {},
+            extraProcesses:
+              (isNuts || name === "mercure-caddy") && natsPid ? { nats: [natsPid] } : {},
             ...(isNuts
               ? { consumerCount: async () => (await jsm.streams.info(STREAM)).state.consumer_count }
               : {}),
@@ -279,6 +281,8 @@ async function startSystem(
       return startNutsDirect(nuts);
     case "nuts-direct-metrics":
       return startNutsDirect(nuts, true);
+    case "mercure-caddy":
+      return startMercureViaCaddy(nuts);
     case "nchan":
       return startNchan({
         bufferLength: options.profile.replay.messages + 1_000,

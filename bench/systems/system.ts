@@ -8,6 +8,7 @@ export const SYSTEM_NAMES = [
   "nuts-caddy",
   "nuts-direct",
   "nuts-direct-metrics",
+  "mercure-caddy",
   "nchan",
   "baseline",
 ] as const;
@@ -17,6 +18,7 @@ export const SYSTEM_LABELS: Record<SystemName, string> = {
   "nuts-caddy": "NUTS via Caddy",
   "nuts-direct": "NUTS sidecar direct",
   "nuts-direct-metrics": "NUTS sidecar direct, metrics on and scraped",
+  "mercure-caddy": "NUTS Mercure hub via Caddy",
   nchan: "nginx + nchan",
   baseline: "minimal Node server",
 };

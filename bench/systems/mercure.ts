@@ -1,0 +1,116 @@
+/**
+ * NUTS's Mercure hub the way Mercure users run it: `nuts run` with a Caddyfile `mercure` block
+ * (Caddy in front, the sidecar behind it). Updates are published as Mercure publishers do, with
+ * form POSTs and a publisher JWT to the hub (pipelined on one keep-alive connection); clients
+ * subscribe with `?topic=`. The hub's updates live in their own stream, made here.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { SignJWT } from "jose";
+import { childrenOf, commandName } from "../proc.js";
+import { PipelinedHttpPublisher } from "../publisher.js";
+import { freePort, type RunningSystem, spawnLogged, stopChild, waitForStream } from "./system.js";
+
+export interface MercureSetup {
+  repoRoot: string;
+  natsUrl: string;
+  /** Write a V8 CPU profile of the sidecar into this folder. */
+  cpuProfileDir?: string;
+}
+
+const HUB = "/.well-known/mercure";
+const SUBSCRIBE_PATH = `${HUB}?topic=`;
+/** The hub's stream, apart from the NUTS route's (bench's `events.>`). */
+const STREAM = "MERCURE_BENCH";
+const SUBJECT_PREFIX = "mercure.";
+/** A bench-only HS256 key (32 bytes or more). */
+const PUBLISHER_KEY = "bench-mercure-publisher-key-0123456789";
+
+export async function startMercureViaCaddy(setup: MercureSetup): Promise<RunningSystem> {
+  const nats = await connect({ servers: setup.natsUrl });
+  try {
+    const jsm = await jetstreamManager(nats);
+    await jsm.streams.delete(STREAM).catch(() => false);
+    await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT_PREFIX}>`] });
+  } finally {
+    await nats.close();
+  }
+  const dir = await mkdtemp(join(tmpdir(), "nuts-bench-mercure-"));
+  const port = await freePort();
+  const caddyfile = join(dir, "Caddyfile");
+  await writeFile(
+    caddyfile,
+    `http://127.0.0.1:${port} {
+\tmercure {
+\t\tpublisher_jwt ${PUBLISHER_KEY}
+\t\tanonymous
+\t\ttransport nats {
+\t\t\turl ${setup.natsUrl}
+\t\t\tstream ${STREAM}
+\t\t\tsubject_prefix ${SUBJECT_PREFIX}
+\t\t}
+\t}
+}
+`,
+  );
+  const profile = setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : [];
+  const { child, output } = spawnLogged(
+    process.execPath,
+    [
+      ...profile,
+      join(setup.repoRoot, "bin", "nuts.js"),
+      "run",
+      "--config",
+      caddyfile,
+      "--runtime-dir",
+      join(dir, "runtime"),
+    ],
+    {
+      cwd: setup.repoRoot,
+      env: {
+        ...process.env,
+        NUTS_ADMIN_LISTEN: "off",
+        NUTS_CADDY_METRICS_LISTEN: "off",
+        PATH: `${join(setup.repoRoot, ".tools", "bin")}:${process.env.PATH ?? ""}`,
+      },
+    },
+  );
+  try {
+    await waitForStream(port, `${SUBSCRIBE_PATH}probe`, child, output);
+  } catch (error) {
+    await stopChild(child);
+    throw new Error(`nuts run with a mercure block did not come up: ${(error as Error).message}`);
+  }
+  const token = await new SignJWT({ mercure: { publish: ["*"] } })
+    .setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode(PUBLISHER_KEY));
+  const publisher = await PipelinedHttpPublisher.open(port, HUB, (topic, data, host) => {
+    const form = new URLSearchParams({ topic, data }).toString();
+    return `POST ${HUB} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(form)}\r\n\r\n${form}`;
+  });
+  return {
+    name: "mercure-caddy",
+    port,
+    subscribePath: SUBSCRIBE_PATH,
+    // The replay topic is filled on the NUTS route's stream, not the hub's.
+    replay: null,
+    resumes: true,
+    publisher,
+    processes: () => {
+      const roles: Record<string, number[]> = { sidecar: [], caddy: [] };
+      for (const pid of childrenOf(child.pid ?? 0)) {
+        if (commandName(pid) === "caddy") roles.caddy?.push(pid);
+        else roles.sidecar?.push(pid);
+      }
+      return roles;
+    },
+    async stop() {
+      await publisher.close();
+      await stopChild(child, 15_000);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
