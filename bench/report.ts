@@ -267,6 +267,12 @@ function targets(results: Results, profile: Profile): TargetRow[] {
   );
   ratioRow("nuts-caddy", "baseline", 0.5, "through Caddy within 2x of the minimal server (≥ 50 %)");
   ratioRow(
+    "nuts-direct-metrics",
+    "nuts-direct",
+    0.95,
+    `metrics on (admin listener, /metrics scraped every 5 s) within 5 % of metrics off, sidecar direct, at ${fmt(ratioClients)} clients`,
+  );
+  ratioRow(
     "mercure-caddy",
     "nuts-caddy",
     0.8,
