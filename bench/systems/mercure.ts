@@ -1,8 +1,14 @@
 /**
  * NUTS's Mercure hub the way Mercure users run it: `nuts run` with a Caddyfile `mercure` block
- * (Caddy in front, the sidecar behind it). Updates are published as Mercure publishers do, with
- * form POSTs and a publisher JWT to the hub (pipelined on one keep-alive connection); clients
- * subscribe with `?topic=`. The hub's updates live in their own stream, made here.
+ * (Caddy in front, the sidecar behind it); clients subscribe with `?topic=`. The hub's updates
+ * live in their own stream, made here.
+ *
+ * Updates go into NATS the way the hub stores them (a core publish on the update's id subject
+ * with the Mercure headers), as the NUTS route's messages do, so the two routes' fan-out is
+ * compared under the same publisher. With `httpPublish`, they are POSTed to the hub with a
+ * publisher JWT instead (pipelined on one keep-alive connection): Caddy answers pipelined
+ * requests one at a time, each after JetStream's ack, so that measures the publish path's
+ * round trips more than the fan-out.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,8 +16,9 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { SignJWT } from "jose";
+import { generateId, idSubject, updateHeaders } from "../../mercure/update.js";
 import { childrenOf, commandName } from "../proc.js";
-import { PipelinedHttpPublisher } from "../publisher.js";
+import { PipelinedHttpPublisher, type Publisher } from "../publisher.js";
 import { freePort, type RunningSystem, spawnLogged, stopChild, waitForStream } from "./system.js";
 
 export interface MercureSetup {
@@ -19,6 +26,8 @@ export interface MercureSetup {
   natsUrl: string;
   /** Write a V8 CPU profile of the sidecar into this folder. */
   cpuProfileDir?: string;
+  /** Publish with form POSTs to the hub instead of into NATS. @default false */
+  httpPublish?: boolean;
 }
 
 const HUB = "/.well-known/mercure";
@@ -31,13 +40,9 @@ const PUBLISHER_KEY = "bench-mercure-publisher-key-0123456789";
 
 export async function startMercureViaCaddy(setup: MercureSetup): Promise<RunningSystem> {
   const nats = await connect({ servers: setup.natsUrl });
-  try {
-    const jsm = await jetstreamManager(nats);
-    await jsm.streams.delete(STREAM).catch(() => false);
-    await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT_PREFIX}>`] });
-  } finally {
-    await nats.close();
-  }
+  const jsm = await jetstreamManager(nats);
+  await jsm.streams.delete(STREAM).catch(() => false);
+  await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT_PREFIX}>`] });
   const dir = await mkdtemp(join(tmpdir(), "nuts-bench-mercure-"));
   const port = await freePort();
   const caddyfile = join(dir, "Caddyfile");
@@ -82,15 +87,26 @@ export async function startMercureViaCaddy(setup: MercureSetup): Promise<Running
     await waitForStream(port, `${SUBSCRIBE_PATH}probe`, child, output);
   } catch (error) {
     await stopChild(child);
+    await nats.close();
     throw new Error(`nuts run with a mercure block did not come up: ${(error as Error).message}`);
   }
   const token = await new SignJWT({ mercure: { publish: ["*"] } })
     .setProtectedHeader({ alg: "HS256" })
     .sign(new TextEncoder().encode(PUBLISHER_KEY));
-  const publisher = await PipelinedHttpPublisher.open(port, HUB, (topic, data, host) => {
-    const form = new URLSearchParams({ topic, data }).toString();
-    return `POST ${HUB} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(form)}\r\n\r\n${form}`;
-  });
+  const publisher: Publisher = setup.httpPublish
+    ? await PipelinedHttpPublisher.open(port, HUB, (topic, data, host) => {
+        const form = new URLSearchParams({ topic, data }).toString();
+        return `POST ${HUB} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(form)}\r\n\r\n${form}`;
+      })
+    : {
+        publish(topic, data) {
+          const id = generateId();
+          const headers = updateHeaders({ id, topics: [topic], data, private: false });
+          nats.publish(idSubject(SUBJECT_PREFIX, id), data, { headers });
+        },
+        flush: () => nats.flush(),
+        async close() {},
+      };
   return {
     name: "mercure-caddy",
     port,
@@ -109,6 +125,7 @@ export async function startMercureViaCaddy(setup: MercureSetup): Promise<Running
     },
     async stop() {
       await publisher.close();
+      await nats.close();
       await stopChild(child, 15_000);
       await rm(dir, { recursive: true, force: true });
     },
