@@ -26,7 +26,7 @@ describe("the mercure block's errors name the file and line", () => {
   it.each([
     [
       [`publisher_jwt ${KEY}`, "anonymous", "bogus 1", ...transport],
-      'Caddyfile:5: unknown mercure option "bogus"; the options are publisher_jwt, subscriber_jwt, anonymous, cors_origins, publish_origins, heartbeat, write_timeout, cookie_name, ui, demo, max_request_body_size, transport, path',
+      'Caddyfile:5: unknown mercure option "bogus"; the options are publisher_jwt, subscriber_jwt, anonymous, subscriptions, cors_origins, publish_origins, heartbeat, write_timeout, cookie_name, ui, demo, max_request_body_size, transport, path',
     ],
     [
       [`publisher_jwt ${KEY}`, "anonymous", "heartbeat soon", ...transport],

@@ -26,6 +26,7 @@ const OPTIONS = [
   "publisher_jwt",
   "subscriber_jwt",
   "anonymous",
+  "subscriptions",
   "cors_origins",
   "publish_origins",
   "heartbeat",
@@ -118,9 +119,8 @@ export function readMercureBlock(block: Directive[] | undefined, env: Env): Merc
         );
         break;
       case "subscriptions":
-        fail(
-          "subscription events and the subscriptions API are not supported by NUTS's Mercure hub yet; remove subscriptions",
-        );
+        if (args.length > 0) fail(`${name} takes no value`);
+        options.subscriptions = true;
         break;
       default:
         fail(`unknown mercure option "${name}"; the options are ${OPTIONS.join(", ")}`);

@@ -7,6 +7,7 @@ import { HubError, HubErrorCode } from "./errors.js";
 import { MercureHub } from "./hub.js";
 import { publish } from "./publish.js";
 import { subscribe } from "./subscribe.js";
+import { subscriptionsApi } from "./subscriptions-api.js";
 import { UI_PAGE } from "./ui.js";
 
 /** Caddy names the hub of a request in this header (set by the adapter, never by clients). */
@@ -86,6 +87,14 @@ async function handle(hub: MercureHub, c: HubContext): Promise<Response> {
           { Allow: "GET, POST, OPTIONS" },
         );
     }
+  }
+  const pathname = new URL(c.req.url).pathname.replace(/\/+$/, "");
+  if (
+    (pathname === `${base}/subscriptions` || pathname.startsWith(`${base}/subscriptions/`)) &&
+    c.req.method === "GET"
+  ) {
+    const rest = pathname.slice(`${base}/subscriptions`.length);
+    return subscriptionsApi(hub, c, rest === "" ? [] : rest.slice(1).split("/"));
   }
   if (hub.config.ui && path === `${base}/ui` && c.req.method === "GET") {
     if (!c.req.path.endsWith("/")) return c.redirect(`${base}/ui/`, 308);

@@ -57,6 +57,10 @@ export interface MercureHubOptions {
   ring_size?: number;
   /** Bytes waiting for one subscriber before it is cut. @default 1048576 */
   max_buffered_bytes?: number;
+  /** Subscription events and the subscriptions API. @default false */
+  subscriptions?: boolean;
+  /** Seconds a node's subscription records outlive it (it refreshes them every third). @default 30 */
+  subscriptions_ttl?: number;
 }
 
 export const HUB_OPTION_NAMES = [
@@ -83,6 +87,8 @@ export const HUB_OPTION_NAMES = [
   "max_request_body_size",
   "ring_size",
   "max_buffered_bytes",
+  "subscriptions",
+  "subscriptions_ttl",
 ] as const satisfies readonly (keyof MercureHubOptions)[];
 
 export const HMAC_ALGORITHMS = ["HS256", "HS384", "HS512"] as const;
@@ -121,6 +127,8 @@ export interface MercureHubConfig {
   maxBodyBytes: number;
   ringSize: number;
   maxBufferedBytes: number;
+  subscriptions: boolean;
+  subscriptionsTtlMs: number;
 }
 
 export const DEFAULT_HUB_PATH = "/.well-known/mercure";
@@ -211,6 +219,11 @@ export function resolveHub(name: string, input: unknown): MercureHubConfig {
     maxBodyBytes: integerOf(options, "max_request_body_size", 1024, 64 << 20, fail) ?? 1 << 20,
     ringSize: integerOf(options, "ring_size", 16, 1_000_000, fail) ?? 1024,
     maxBufferedBytes: integerOf(options, "max_buffered_bytes", 1024, 1 << 30, fail) ?? 1 << 20,
+    subscriptions: booleanOf(options, "subscriptions", fail) ?? false,
+    subscriptionsTtlMs: Math.max(
+      1000,
+      (secondsOf(options, "subscriptions_ttl", fail) ?? 30) * 1000,
+    ),
   };
 }
 

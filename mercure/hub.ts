@@ -6,6 +6,7 @@ import type { MercureHubConfig } from "./config.js";
 import { mercureFramer } from "./framer.js";
 import { TokenVerifier } from "./jwt.js";
 import { SelectorCache } from "./selector.js";
+import { SubscriptionRegistry } from "./subscriptions.js";
 
 /**
  * One Mercure hub: its NATS transport, one route source (one live consumer on the hub's
@@ -19,6 +20,8 @@ export class MercureHub {
   readonly subscriberTokens: TokenVerifier | null;
   readonly selectors = new SelectorCache();
   readonly subscribers = new Set<Subscriber>();
+  /** Subscription records and events; null without the `subscriptions` option. */
+  readonly subscriptions: SubscriptionRegistry | null;
   private ticker: NodeJS.Timeout | undefined;
 
   constructor(
@@ -41,6 +44,9 @@ export class MercureHub {
     this.publisherTokens = new TokenVerifier(config.publisherKey, "mercure");
     this.subscriberTokens =
       config.subscriberKey === null ? null : new TokenVerifier(config.subscriberKey, "mercure");
+    this.subscriptions = config.subscriptions
+      ? new SubscriptionRegistry(config, this.transport, log)
+      : null;
   }
 
   add(subscriber: Subscriber): void {
@@ -67,6 +73,7 @@ export class MercureHub {
 
   async close(): Promise<void> {
     for (const subscriber of [...this.subscribers]) subscriber.close({ type: "shutdown" });
+    await this.subscriptions?.close();
     await this.source.stop();
     await this.transport.close();
   }

@@ -12,6 +12,8 @@ const MAX_TOKEN_LENGTH = 16 * 1024;
 export interface MercureClaim {
   publish: string[] | undefined;
   subscribe: string[] | undefined;
+  /** `mercure.payload`: shown in the subscriber's subscription events and API entries. */
+  payload?: unknown;
 }
 
 /**
@@ -41,8 +43,14 @@ export class TokenVerifier {
     } catch (error) {
       throw this.refusal(rejection(error));
     }
-    const mercure = payload.mercure as { publish?: unknown; subscribe?: unknown } | undefined;
-    return { publish: stringsOf(mercure?.publish), subscribe: stringsOf(mercure?.subscribe) };
+    const mercure = payload.mercure as
+      | { publish?: unknown; subscribe?: unknown; payload?: unknown }
+      | undefined;
+    return {
+      publish: stringsOf(mercure?.publish),
+      subscribe: stringsOf(mercure?.subscribe),
+      ...(mercure?.payload === undefined ? {} : { payload: mercure.payload }),
+    };
   }
 
   refusal(reason: string): HubError {

@@ -11,6 +11,7 @@ import { EARLIEST, type Resume, resumeFrom } from "./history.js";
 import type { MercureHub } from "./hub.js";
 import { checkText, type Selector, SelectorError } from "./selector.js";
 import { tokenOf } from "./tokens.js";
+import { generateId } from "./update.js";
 
 /** Most topic selectors in one subscription. */
 export const MAX_SELECTORS = 64;
@@ -34,7 +35,7 @@ export async function subscribe(hub: MercureHub, c: HubContext): Promise<Respons
     each.exact ? ({ type: "exact", topic: each.text } as const) : compile(hub, each.text),
   );
   for (const each of requested) if (each.exact) checkSelectorText(each.text);
-  const allowed = await authorizeSubscriber(hub, c);
+  const { allowed, payload } = await authorizeSubscriber(hub, c);
   const cursor =
     c.req.header("last-event-id") ??
     url.searchParams.get("lastEventID") ??
@@ -71,7 +72,7 @@ export async function subscribe(hub: MercureHub, c: HubContext): Promise<Respons
       );
     }
   }
-  open(hub, c, new MercureFilter(selectors, allowed, hub.selectors, texts), resume);
+  open(hub, c, new MercureFilter(selectors, allowed, hub.selectors, texts), resume, payload);
   return RESPONSE_ALREADY_SENT;
 }
 
@@ -132,14 +133,17 @@ function compile(hub: MercureHub, text: string): Selector {
  * The selectors of private updates this subscriber may receive: its token's `mercure.subscribe`
  * claim. No token: anonymous (public updates only) where the hub allows it, else 401.
  */
-async function authorizeSubscriber(hub: MercureHub, c: HubContext): Promise<Selector[]> {
+async function authorizeSubscriber(
+  hub: MercureHub,
+  c: HubContext,
+): Promise<{ allowed: Selector[]; payload?: unknown }> {
   const source = tokenOf(
     c.req.header("authorization"),
     getCookie(c, hub.config.cookieName),
     c.req.query("authorization"),
   );
   if (source.type === "none") {
-    if (hub.config.anonymous) return [];
+    if (hub.config.anonymous) return { allowed: [] };
     throw new HubError(
       401,
       HubErrorCode.Unauthorized,
@@ -148,7 +152,7 @@ async function authorizeSubscriber(hub: MercureHub, c: HubContext): Promise<Sele
     );
   }
   if (hub.subscriberTokens === null) {
-    if (hub.config.anonymous) return [];
+    if (hub.config.anonymous) return { allowed: [] };
     throw new HubError(401, HubErrorCode.Unauthorized, "this hub has no subscriber key");
   }
   const claim = await hub.subscriberTokens.claim(source.token);
@@ -160,7 +164,7 @@ async function authorizeSubscriber(hub: MercureHub, c: HubContext): Promise<Sele
       // a claim selector that does not compile grants nothing
     }
   }
-  return allowed;
+  return { allowed, payload: claim.payload };
 }
 
 function open(
@@ -168,6 +172,7 @@ function open(
   c: HubContext,
   filter: MercureFilter,
   resume: Resume | undefined,
+  payload: unknown,
 ): void {
   const response = c.env.outgoing;
   const socket = response.socket;
@@ -187,6 +192,7 @@ function open(
   socket.setNoDelay(true);
   socket.cork();
   response.flushHeaders();
+  const id = generateId();
   let abort: AbortController | undefined = new AbortController();
   const subscriber = new Subscriber(socket, {
     topics: [],
@@ -198,6 +204,7 @@ function open(
       abort?.abort(CLOSED);
       hub.source.detach(subscriber);
       hub.remove(subscriber);
+      hub.subscriptions?.leave(id);
       if (reason.type !== "client_left" && reason.type !== "shutdown") {
         hub.log.info("mercure subscriber stream ended", {
           hub: hub.config.name,
@@ -207,6 +214,7 @@ function open(
     },
   });
   hub.add(subscriber);
+  hub.subscriptions?.join(id, filter.patterns, payload);
   subscriber.write(OPENING);
   socket.uncork();
   hub.source.attach(subscriber, abort.signal, null).then(
