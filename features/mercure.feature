@@ -107,6 +107,16 @@ Feature: A Mercure hub on NATS
       | retry | soon                        |
     Then the hub answers 400 with the error "invalid_retry"
 
+  Scenario: Subscribers coming and going are published as subscription events and listed by the API
+    When a subscriber "watcher" with a token for "/.well-known/mercure/subscriptions{/topic}{/subscriber}" subscribes to the hub with "topic=/.well-known/mercure/subscriptions/{topic}/{subscriber}"
+    And a subscriber "reader" subscribes to the hub with "topic=https://example.com/rooms/1"
+    Then "watcher" receives the subscription event: a subscriber of "https://example.com/rooms/1" is active
+    And the subscriptions API lists 1 subscription to "https://example.com/rooms/1", the one of that event
+    When "reader" leaves
+    Then "watcher" receives the subscription event: a subscriber of "https://example.com/rooms/1" is inactive
+    And the subscriptions API lists 0 subscriptions to "https://example.com/rooms/1"
+    And the subscriptions API answers 401 without a token and 403 to a token for "https://example.com/rooms/1"
+
   @browser
   Scenario: A browser publishes with fetch and receives with EventSource
     When a visitor opens the hub's page in Chromium

@@ -10,7 +10,7 @@ import { SignJWT } from "jose";
 import { launchChromium } from "../support/browser.js";
 import { MercureClient } from "../support/mercure-client.js";
 import { REPO_ROOT } from "../support/nuts-run.js";
-import { DEFAULT_TIMEOUT_MS } from "../support/wait.js";
+import { DEFAULT_TIMEOUT_MS, eventually } from "../support/wait.js";
 import type { NutsWorld } from "../support/world.js";
 
 const PUBLISHER_KEY = "bdd-publisher-key-bdd-publisher-key-0123";
@@ -262,3 +262,88 @@ const BROWSER_SCRIPT = `async ({ hub, subscriberToken, publisherToken }) => {
   for (const source of sources) source.close();
   return { answers, received };
 }`;
+
+/** The subscription events a watcher received, by topic, in order. */
+function subscriptionEvents(world: NutsWorld, name: string, topic: string) {
+  return subscriber(world, name)
+    .events.map((event) => JSON.parse(event.data) as Record<string, unknown>)
+    .filter((event) => event.type === "Subscription" && event.topic === topic);
+}
+
+const lastSubscriptionEvent = new WeakMap<NutsWorld, Record<string, unknown>>();
+
+Then(
+  "{string} receives the subscription event: a subscriber of {string} is {word}",
+  async function (this: NutsWorld, name: string, topic: string, state: string) {
+    const active = state === "active";
+    await eventually(
+      `a subscription event of ${topic} with active ${active}`,
+      () => subscriptionEvents(this, name, topic).some((event) => event.active === active),
+      { describe: () => JSON.stringify(subscriber(this, name).events) },
+    );
+    const events = subscriptionEvents(this, name, topic);
+    const event = events.find((each) => each.active === active) as Record<string, unknown>;
+    const id = event.subscriber as string;
+    deepStrictEqual(event, {
+      "@context": "https://mercure.rocks/",
+      id: `${HUB}/subscriptions/${encodeURIComponent(topic)}/${encodeURIComponent(id)}`,
+      type: "Subscription",
+      subscriber: id,
+      topic,
+      active,
+    });
+    // Exactly one event per change: joined, then (if asked) left.
+    strictEqual(events.length, active ? 1 : 2);
+    lastSubscriptionEvent.set(this, event);
+  },
+);
+
+When("{string} leaves", function (this: NutsWorld, name: string) {
+  subscriber(this, name).close();
+});
+
+async function listSubscriptions(world: NutsWorld, topic: string, token?: string) {
+  const response = await fetch(world.url(`${HUB}/subscriptions/${encodeURIComponent(topic)}`), {
+    headers: token === undefined ? {} : { Authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+const adminToken = () =>
+  sign(SUBSCRIBER_KEY, { subscribe: [`${HUB}/subscriptions{/topic}{/subscriber}`] });
+
+Then(
+  "the subscriptions API lists {int} subscription(s) to {string}(, the one of that event)",
+  async function (this: NutsWorld, count: number, topic: string) {
+    const token = await adminToken();
+    let listed: Record<string, unknown>[] = [];
+    await eventually(
+      `${count} subscriptions to ${topic}`,
+      async () => {
+        const { body } = await listSubscriptions(this, topic, token);
+        listed = body.subscriptions as Record<string, unknown>[];
+        return listed.length === count;
+      },
+      { describe: () => JSON.stringify(listed) },
+    );
+    const event = lastSubscriptionEvent.get(this);
+    if (count === 1 && event !== undefined) {
+      const { "@context": _context, ...subscription } = event;
+      deepStrictEqual(listed, [subscription]);
+    }
+  },
+);
+
+Then(
+  "the subscriptions API answers 401 without a token and 403 to a token for {string}",
+  async function (this: NutsWorld, claim: string) {
+    strictEqual((await listSubscriptions(this, "x")).status, 401);
+    const token = await sign(SUBSCRIBER_KEY, { subscribe: [claim] });
+    const forbidden = await listSubscriptions(this, "x", token);
+    deepStrictEqual(
+      { status: forbidden.status, error: forbidden.body.error },
+      { status: 403, error: "forbidden" },
+    );
+  },
+);
