@@ -121,3 +121,13 @@ Feature: A Mercure hub on NATS
   Scenario: A browser publishes with fetch and receives with EventSource
     When a visitor opens the hub's page in Chromium
     Then the browser's EventSources receive exactly what their selectors and tokens allow
+
+  @browser
+  Scenario: The hub's page subscribes and publishes with its own forms
+    When a visitor opens the hub's page in Chromium
+    And the visitor subscribes with the page's form to "https://example.com/books/{id}"
+    And the visitor publishes with the page's form to "https://example.com/books/1" the data "{\"title\":\"Hello\"}" with id "ui-1" and type "book"
+    Then the page says "published ui-1"
+    And the page lists exactly the update "ui-1" of type "book" with the data "{\"title\":\"Hello\"}"
+    When the visitor publishes with the page's form without a token
+    Then the page says "401 " followed by the hub's error "unauthorized"

@@ -116,7 +116,12 @@ describe("publish_origins", () => {
   });
 
   it("refuses the cookie from any other origin or none, and takes the header from anywhere", async () => {
-    for (const headers of [{ Origin: APP }, { Referer: "https://evil.example/" }, {}]) {
+    const elsewhere: Record<string, string>[] = [
+      { Origin: APP },
+      { Referer: "https://evil.example/" },
+      {},
+    ];
+    for (const headers of elsewhere) {
       const refused = await request("POST", HUB, { Cookie: cookie(), ...headers }, form);
       expect({ status: refused.status, body: JSON.parse(refused.body) }).toEqual({
         status: 403,

@@ -347,3 +347,82 @@ Then(
     );
   },
 );
+
+function page(world: NutsWorld) {
+  if (!world.page) throw new Error("open the hub's page first");
+  return world.page;
+}
+
+// The page's CSP forbids eval, so waits go through selectors, not page functions.
+
+When(
+  "the visitor subscribes with the page's form to {string}",
+  async function (this: NutsWorld, selector: string) {
+    await page(this).fill("#selectors", selector);
+    await page(this).click("#subscribe-button");
+    await page(this).waitForSelector('#status:text-is("subscribed")');
+  },
+);
+
+When(
+  "the visitor publishes with the page's form to {string} the data {string} with id {string} and type {string}",
+  async function (this: NutsWorld, topic: string, data: string, id: string, type: string) {
+    const form = page(this);
+    await form.fill("#topics", topic);
+    await form.fill("#data", data);
+    await form.fill("#id", id);
+    await form.fill("#type", type);
+    await form.fill("#publisher-token", await sign(PUBLISHER_KEY, { publish: ["*"] }));
+    await form.click("#publish-button");
+  },
+);
+
+const shownBefore = new WeakMap<NutsWorld, string>();
+
+When(
+  "the visitor publishes with the page's form without a token",
+  async function (this: NutsWorld) {
+    shownBefore.set(this, (await page(this).textContent("#published")) ?? "");
+    await page(this).fill("#publisher-token", "");
+    await page(this).click("#publish-button");
+  },
+);
+
+/** The publish form's answer, once it shows one (a new one, after a second publish). */
+async function published(world: NutsWorld): Promise<string> {
+  const before = shownBefore.get(world);
+  const output = page(world).locator("#published:not(:empty)");
+  const fresh = before ? output.filter({ hasNotText: before }) : output;
+  await fresh.waitFor();
+  return (await fresh.textContent()) ?? "";
+}
+
+Then("the page says {string}", async function (this: NutsWorld, text: string) {
+  strictEqual(await published(this), text);
+});
+
+Then(
+  "the page says {string} followed by the hub's error {string}",
+  async function (this: NutsWorld, prefix: string, error: string) {
+    const text = await published(this);
+    strictEqual(text.slice(0, prefix.length), prefix);
+    strictEqual(JSON.parse(text.slice(prefix.length)).error, error);
+  },
+);
+
+Then(
+  "the page lists exactly the update {string} of type {string} with the data {string}",
+  async function (this: NutsWorld, id: string, type: string, data: string) {
+    const items = page(this).locator("#updates li");
+    await items.first().waitFor();
+    strictEqual(await items.count(), 1);
+    deepStrictEqual(
+      {
+        id: await items.first().getAttribute("data-id"),
+        type: await items.first().getAttribute("data-type"),
+        text: await items.first().textContent(),
+      },
+      { id, type, text: `${type} ${id}\n${data}` },
+    );
+  },
+);
