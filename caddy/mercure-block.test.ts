@@ -26,7 +26,7 @@ describe("the mercure block's errors name the file and line", () => {
   it.each([
     [
       [`publisher_jwt ${KEY}`, "anonymous", "bogus 1", ...transport],
-      'Caddyfile:5: unknown mercure option "bogus"; the options are publisher_jwt, subscriber_jwt, anonymous, subscriptions, cors_origins, publish_origins, heartbeat, write_timeout, cookie_name, ui, demo, max_request_body_size, transport, path',
+      'Caddyfile:5: unknown mercure option "bogus"; the options are publisher_jwt, subscriber_jwt, publisher_jwks_url, subscriber_jwks_url, anonymous, subscriptions, cors_origins, publish_origins, heartbeat, write_timeout, cookie_name, ui, demo, max_request_body_size, transport, path',
     ],
     [
       [`publisher_jwt ${KEY}`, "anonymous", "heartbeat soon", ...transport],
@@ -69,11 +69,24 @@ describe("the mercure block's errors name the file and line", () => {
     ],
     [
       [`publisher_jwt ${KEY}`, ...transport],
-      'Caddyfile:2: mercure hub "mercure": subscribers need either subscriber_jwt <key> [alg] or anonymous',
+      'Caddyfile:2: mercure hub "mercure": subscribers need either subscriber_jwt <key> [alg], subscriber_jwks_url <url> or anonymous',
     ],
     [
       [`publisher_jwt ${KEY}`, "anonymous", "cors_origins example.com", ...transport],
       'Caddyfile:2: mercure hub "mercure": cors_origins: "example.com" is not an origin like "https://example.com" (scheme and host, no path)',
+    ],
+    [
+      ["publisher_jwks_url ftp://keys.example/jwks.json", "anonymous", ...transport],
+      'Caddyfile:2: mercure hub "mercure": publisher_jwks_url "ftp://keys.example/jwks.json" must be an http(s) URL',
+    ],
+    [
+      [
+        `publisher_jwt ${KEY}`,
+        "publisher_jwks_url https://keys.example/jwks.json",
+        "anonymous",
+        ...transport,
+      ],
+      'Caddyfile:2: mercure hub "mercure": set publisher_jwt or publisher_jwks_url, not both',
     ],
   ])("%j", async (lines, expected) => {
     expect(await adaptError(site(...lines))).toBe(expected);

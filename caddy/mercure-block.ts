@@ -25,6 +25,8 @@ import type { Directive } from "./parser.js";
 const OPTIONS = [
   "publisher_jwt",
   "subscriber_jwt",
+  "publisher_jwks_url",
+  "subscriber_jwks_url",
   "anonymous",
   "subscriptions",
   "cors_origins",
@@ -102,6 +104,8 @@ export function readMercureBlock(block: Directive[] | undefined, env: Env): Merc
       }
       case "cookie_name":
       case "path":
+      case "publisher_jwks_url":
+      case "subscriber_jwks_url":
         options[name] = one();
         break;
       case "max_request_body_size": {

@@ -37,6 +37,10 @@ export interface MercureHubOptions {
   publisher_jwt?: JwtKeyOptions;
   /** Verifies subscribers' tokens; without it, only anonymous subscribers. */
   subscriber_jwt?: JwtKeyOptions;
+  /** Verifies publishers' tokens with the keys of this JWKS (instead of publisher_jwt). */
+  publisher_jwks_url?: string;
+  /** Verifies subscribers' tokens with the keys of this JWKS (instead of subscriber_jwt). */
+  subscriber_jwks_url?: string;
   /** Subscribers without a token receive public updates. @default false */
   anonymous?: boolean;
   /** Origins allowed to subscribe from a browser (CORS); "*" for any. @default [] */
@@ -77,6 +81,8 @@ export const HUB_OPTION_NAMES = [
   "path",
   "publisher_jwt",
   "subscriber_jwt",
+  "publisher_jwks_url",
+  "subscriber_jwks_url",
   "anonymous",
   "cors_origins",
   "publish_origins",
@@ -102,11 +108,14 @@ export const PUBLIC_KEY_ALGORITHMS = [
   "EdDSA",
 ] as const;
 
-export interface JwtKey {
-  alg: string;
-  /** HMAC secret, or the PEM public key. Never logged. */
-  key: string;
-}
+/** A key and its algorithm, or a JWKS whose keys (asymmetric) verify tokens. */
+export type JwtKey =
+  | {
+      alg: string;
+      /** HMAC secret, or the PEM public key. Never logged. */
+      key: string;
+    }
+  | { jwksUrl: string };
 
 export interface MercureHubConfig {
   name: string;
@@ -188,16 +197,18 @@ export function resolveHub(name: string, input: unknown): MercureHubConfig {
   if (!/^\/[A-Za-z0-9._~\-/]*$/.test(path))
     fail(`path "${path}" must be a URL path like /.well-known/mercure`);
 
-  const publisherKey = keyOf(options.publisher_jwt, "publisher_jwt", fail);
+  const publisherKey = keyOrJwksOf(options, "publisher", fail);
   if (publisherKey === null) {
     fail(
-      "publisher_jwt is required: publisher_jwt <key> [alg], the key your backend signs publish tokens with",
+      "publisher_jwt is required: publisher_jwt <key> [alg], the key your backend signs publish tokens with (or publisher_jwks_url <url>)",
     );
   }
-  const subscriberKey = keyOf(options.subscriber_jwt, "subscriber_jwt", fail);
+  const subscriberKey = keyOrJwksOf(options, "subscriber", fail);
   const anonymous = booleanOf(options, "anonymous", fail) ?? false;
   if (subscriberKey === null && !anonymous) {
-    fail("subscribers need either subscriber_jwt <key> [alg] or anonymous");
+    fail(
+      "subscribers need either subscriber_jwt <key> [alg], subscriber_jwks_url <url> or anonymous",
+    );
   }
   const corsOrigins = originsOf(options, "cors_origins", fail) ?? [];
   const heartbeat = secondsOf(options, "heartbeat", fail) ?? 40;
@@ -236,6 +247,28 @@ export function resolveHubs(input: unknown): Map<string, MercureHubConfig> {
   }
   for (const [name, options] of Object.entries(input)) hubs.set(name, resolveHub(name, options));
   return hubs;
+}
+
+/** `<role>_jwt` or `<role>_jwks_url`, at most one of them. */
+function keyOrJwksOf(
+  options: Record<string, unknown>,
+  role: "publisher" | "subscriber",
+  fail: (message: string) => never,
+): JwtKey | null {
+  const key = keyOf(options[`${role}_jwt`], `${role}_jwt`, fail);
+  const url = stringOf(options, `${role}_jwks_url`, fail);
+  if (url === undefined) return key;
+  if (key !== null) fail(`set ${role}_jwt or ${role}_jwks_url, not both`);
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== "https:" && parsed.protocol !== "http:")) {
+    fail(`${role}_jwks_url "${url}" must be an http(s) URL`);
+  }
+  return { jwksUrl: url };
 }
 
 function keyOf(value: unknown, option: string, fail: (message: string) => never): JwtKey | null {

@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
-import { errors, type JWTPayload, jwtVerify } from "jose";
-import type { JwtKey } from "./config.js";
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
+import { type JwtKey, PUBLIC_KEY_ALGORITHMS } from "./config.js";
 import { HubError, HubErrorCode } from "./errors.js";
 
 /** Clock skew tolerated for `exp` and `nbf`. */
@@ -21,26 +21,43 @@ export interface MercureClaim {
  * are refused; an HMAC token cannot pass for an RSA one), then reads the `mercure` claim.
  */
 export class TokenVerifier {
-  private readonly key: KeyObject;
+  private readonly key: KeyObject | ReturnType<typeof createRemoteJWKSet>;
+  private readonly algorithms: string[];
 
   constructor(
-    private readonly config: JwtKey,
+    config: JwtKey,
     private readonly realm: string,
   ) {
-    this.key = config.alg.startsWith("HS")
-      ? createSecretKey(Buffer.from(config.key))
-      : createPublicKey(config.key);
+    if ("jwksUrl" in config) {
+      // Fetched on first use, cached, and fetched again for a key id it does not know.
+      this.key = createRemoteJWKSet(new URL(config.jwksUrl));
+      this.algorithms = [...PUBLIC_KEY_ALGORITHMS];
+    } else {
+      this.key = config.alg.startsWith("HS")
+        ? createSecretKey(Buffer.from(config.key))
+        : createPublicKey(config.key);
+      this.algorithms = [config.alg];
+    }
   }
 
   async claim(token: string): Promise<MercureClaim> {
     if (token.length > MAX_TOKEN_LENGTH) throw this.refusal("the token is too long");
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.key, {
-        algorithms: [this.config.alg],
+      ({ payload } = await jwtVerify(token, this.key as KeyObject, {
+        algorithms: this.algorithms,
         clockTolerance: CLOCK_TOLERANCE_S,
       }));
     } catch (error) {
+      if (!(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout) {
+        // Not the token's fault (the JWKS could not be fetched): a retryable refusal.
+        throw new HubError(
+          503,
+          HubErrorCode.Unavailable,
+          "tokens cannot be verified right now (the JWKS is not reachable); retry shortly",
+          { "Retry-After": "5" },
+        );
+      }
       throw this.refusal(rejection(error));
     }
     const mercure = payload.mercure as
@@ -67,6 +84,7 @@ function stringsOf(claim: unknown): string[] | undefined {
 
 function rejection(error: unknown): string {
   if (error instanceof errors.JWTExpired) return "the token has expired";
+  if (error instanceof errors.JWKSNoMatchingKey) return "no key of the JWKS matches the token";
   if (error instanceof errors.JWTClaimValidationFailed) {
     return error.claim === "nbf"
       ? "the token is not valid yet"
