@@ -62,6 +62,8 @@ interface LocalSubscriber {
   id: string;
   topics: readonly string[];
   payload: unknown;
+  /** Its join's writes: its leave waits for them, so a record is never written after its purge. */
+  joined: Promise<void>;
 }
 
 export class SubscriptionRegistry {
@@ -84,9 +86,9 @@ export class SubscriptionRegistry {
 
   /** A subscriber connected: its records, and one `active: true` event per selector. */
   join(id: string, topics: readonly string[], payload: unknown): void {
-    const subscriber = { id, topics, payload };
+    const subscriber: LocalSubscriber = { id, topics, payload, joined: Promise.resolve() };
+    subscriber.joined = this.track(this.write(subscriber, true));
     this.local.set(id, subscriber);
-    this.track(this.write(subscriber, true));
     this.refresher ??= setInterval(
       () => {
         for (const each of this.local.values()) this.track(this.record(each));
@@ -104,7 +106,7 @@ export class SubscriptionRegistry {
       clearInterval(this.refresher);
       this.refresher = undefined;
     }
-    this.track(this.write(subscriber, false));
+    this.track(subscriber.joined.then(() => this.write(subscriber, false)));
   }
 
   /** The active subscriptions on every node (of one topic, when given) and the hub's last id. */
@@ -138,7 +140,7 @@ export class SubscriptionRegistry {
     await Promise.allSettled([...this.pending]);
   }
 
-  private track(work: Promise<void>): void {
+  private track(work: Promise<void>): Promise<void> {
     const tracked = work.catch((error) => {
       this.log.warn("mercure subscription record or event not written", {
         hub: this.config.name,
@@ -147,6 +149,7 @@ export class SubscriptionRegistry {
     });
     this.pending.add(tracked);
     void tracked.finally(() => this.pending.delete(tracked));
+    return tracked;
   }
 
   private async write(subscriber: LocalSubscriber, active: boolean): Promise<void> {
