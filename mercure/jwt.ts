@@ -1,5 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
+import { tokenRejection } from "../sidecar/authorize.js";
 import { type JwtKey, PUBLIC_KEY_ALGORITHMS } from "./config.js";
 import { HubError, HubErrorCode } from "./errors.js";
 
@@ -58,7 +59,7 @@ export class TokenVerifier {
           { "Retry-After": "5" },
         );
       }
-      throw this.refusal(rejection(error));
+      throw this.refusal(tokenRejection(error, "by this hub"));
     }
     const mercure = payload.mercure as
       | { publish?: unknown; subscribe?: unknown; payload?: unknown }
@@ -80,19 +81,4 @@ export class TokenVerifier {
 function stringsOf(claim: unknown): string[] | undefined {
   if (!Array.isArray(claim)) return undefined;
   return claim.filter((item): item is string => typeof item === "string");
-}
-
-function rejection(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return "the token has expired";
-  if (error instanceof errors.JWKSNoMatchingKey) return "no key of the JWKS matches the token";
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    return error.claim === "nbf"
-      ? "the token is not valid yet"
-      : `the token's ${error.claim} claim is invalid`;
-  }
-  if (error instanceof errors.JOSEAlgNotAllowed)
-    return "the token's algorithm is not accepted by this hub";
-  if (error instanceof errors.JWSSignatureVerificationFailed)
-    return "the token's signature does not verify";
-  return "the token is malformed";
 }

@@ -91,7 +91,7 @@ export class SubscriberAuthorizer {
           },
         );
       }
-      const reason = rejection(error);
+      const reason = tokenRejection(error);
       throw new RequestError(401, ErrorCode.Unauthorized, reason, {
         "WWW-Authenticate": `Bearer realm="nuts", error="invalid_token", error_description="${reason}"`,
       });
@@ -138,7 +138,11 @@ function stringsOf(claim: unknown): string[] {
     : [];
 }
 
-function rejection(error: unknown): string {
+/**
+ * Why jose refused a token, as a sentence for the client; `where` names what refused it ("on
+ * this route", "by this hub"). Shared by the NUTS routes and the Mercure hub.
+ */
+export function tokenRejection(error: unknown, where = "on this route"): string {
   if (error instanceof errors.JWTExpired) return "the token has expired";
   if (error instanceof errors.JWTClaimValidationFailed) {
     return error.claim === "nbf"
@@ -146,7 +150,7 @@ function rejection(error: unknown): string {
       : `the token's ${error.claim} claim is invalid`;
   }
   if (error instanceof errors.JOSEAlgNotAllowed)
-    return "the token's algorithm is not accepted on this route";
+    return `the token's algorithm is not accepted ${where}`;
   if (error instanceof errors.JWSSignatureVerificationFailed)
     return "the token's signature does not verify";
   if (error instanceof errors.JWKSNoMatchingKey) return "no key of the JWKS matches the token";

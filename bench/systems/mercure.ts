@@ -19,7 +19,8 @@ import { SignJWT } from "jose";
 import { generateId, idSubject, updateHeaders } from "../../mercure/update.js";
 import { childrenOf, commandName } from "../proc.js";
 import { PipelinedHttpPublisher, type Publisher } from "../publisher.js";
-import { freePort, type RunningSystem, spawnLogged, stopChild, waitForStream } from "./system.js";
+import { startNutsRun } from "./nuts.js";
+import { freePort, type RunningSystem, stopChild } from "./system.js";
 
 export interface MercureSetup {
   repoRoot: string;
@@ -62,34 +63,13 @@ export async function startMercureViaCaddy(setup: MercureSetup): Promise<Running
 `,
   );
   const profile = setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : [];
-  const { child, output } = spawnLogged(
-    process.execPath,
-    [
-      ...profile,
-      join(setup.repoRoot, "bin", "nuts.js"),
-      "run",
-      "--config",
-      caddyfile,
-      "--runtime-dir",
-      join(dir, "runtime"),
-    ],
-    {
-      cwd: setup.repoRoot,
-      env: {
-        ...process.env,
-        NUTS_ADMIN_LISTEN: "off",
-        NUTS_CADDY_METRICS_LISTEN: "off",
-        PATH: `${join(setup.repoRoot, ".tools", "bin")}:${process.env.PATH ?? ""}`,
-      },
-    },
-  );
-  try {
-    await waitForStream(port, `${SUBSCRIBE_PATH}probe`, child, output);
-  } catch (error) {
-    await stopChild(child);
+  const { child } = await startNutsRun(setup.repoRoot, caddyfile, dir, profile, {
+    port,
+    path: `${SUBSCRIBE_PATH}probe`,
+  }).catch(async (error: Error) => {
     await nats.close();
-    throw new Error(`nuts run with a mercure block did not come up: ${(error as Error).message}`);
-  }
+    throw new Error(`with a mercure block: ${error.message}`);
+  });
   const token = await new SignJWT({ mercure: { publish: ["*"] } })
     .setProtectedHeader({ alg: "HS256" })
     .sign(new TextEncoder().encode(PUBLISHER_KEY));

@@ -53,34 +53,10 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
     ...(setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : []),
     ...(setup.inspect ? [INSPECT] : []),
   ];
-  const { child, output } = spawnLogged(
-    process.execPath,
-    [
-      ...profile,
-      join(setup.repoRoot, "bin", "nuts.js"),
-      "run",
-      "--config",
-      caddyfile,
-      "--runtime-dir",
-      join(dir, "runtime"),
-    ],
-    {
-      cwd: setup.repoRoot,
-      env: {
-        ...process.env,
-        // The system measured is Caddy and the sidecar alone; nuts-direct-metrics measures these.
-        NUTS_ADMIN_LISTEN: "off",
-        NUTS_CADDY_METRICS_LISTEN: "off",
-        PATH: `${join(setup.repoRoot, ".tools", "bin")}:${process.env.PATH ?? ""}`,
-      },
-    },
-  );
-  try {
-    await waitForStream(port, `${SUBSCRIBE_PATH}probe`, child, output);
-  } catch (error) {
-    await stopChild(child);
-    throw new Error(`nuts run did not come up: ${(error as Error).message}`);
-  }
+  const { child } = await startNutsRun(setup.repoRoot, caddyfile, dir, profile, {
+    port,
+    path: `${SUBSCRIBE_PATH}probe`,
+  });
   const byRole = () => {
     const roles: Record<string, number[]> = { sidecar: [], caddy: [] };
     for (const pid of childrenOf(child.pid ?? 0)) {
@@ -190,6 +166,48 @@ function scrapeEvery(adminPort: number): NodeJS.Timeout {
  * A session with the inspector of the sidecar process: of its listening ports but `others`, the
  * one that lists a debugging target (the sidecar may listen for more, e.g. an admin listener).
  */
+/**
+ * `nuts run` of a bench Caddyfile, with Node options for the profile, and without its admin and
+ * Caddy metrics listeners (the system measured is Caddy and the sidecar alone;
+ * nuts-direct-metrics measures these). Resolves once `probe` streams; stops it if it never does.
+ */
+export async function startNutsRun(
+  repoRoot: string,
+  caddyfile: string,
+  dir: string,
+  nodeOptions: string[],
+  probe: { port: number; path: string },
+): Promise<ReturnType<typeof spawnLogged>> {
+  const started = spawnLogged(
+    process.execPath,
+    [
+      ...nodeOptions,
+      join(repoRoot, "bin", "nuts.js"),
+      "run",
+      "--config",
+      caddyfile,
+      "--runtime-dir",
+      join(dir, "runtime"),
+    ],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        NUTS_ADMIN_LISTEN: "off",
+        NUTS_CADDY_METRICS_LISTEN: "off",
+        PATH: `${join(repoRoot, ".tools", "bin")}:${process.env.PATH ?? ""}`,
+      },
+    },
+  );
+  try {
+    await waitForStream(probe.port, probe.path, started.child, started.output);
+  } catch (error) {
+    await stopChild(started.child);
+    throw new Error(`nuts run did not come up: ${(error as Error).message}`);
+  }
+  return started;
+}
+
 async function sidecarInspector(pid: number, others: number[]): Promise<InspectorSession> {
   const deadline = Date.now() + 10_000;
   for (;;) {
