@@ -1,5 +1,7 @@
 /**
- * `nuts adapt` end to end: the built CLI (`npm run build` first) run in a temporary folder.
+ * `nuts adapt` end to end: the built CLI run in a temporary folder. Built with `buildNuts`, which
+ * takes the build lock and builds only when a source is newer: an unconditional `npm run build`
+ * here rewrote dist/ while other test files ran the CLI from it (half-written modules).
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -7,13 +9,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildNuts } from "../testing/nuts-cli.js";
 
 const run = promisify(execFile);
 const nuts = resolve("bin/nuts.js");
 let folder: string;
 
 beforeAll(async () => {
-  await run("npm", ["run", "build"], { timeout: 120_000 });
+  await buildNuts();
   folder = mkdtempSync(join(tmpdir(), "nuts-adapt-"));
   writeFileSync(
     join(folder, "Caddyfile"),

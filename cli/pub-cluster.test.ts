@@ -51,17 +51,20 @@ describe("nuts pub while the stream elects a leader", () => {
     const leader = await streamLeader();
     await cluster.node(leader).kill();
     const others = cluster.nodes.filter((node) => node.name !== leader).map((node) => node.url);
+    try {
+      const result = await runNuts(["pub", "events.g", "during", "--server", others.join(",")]);
 
-    const result = await runNuts(["pub", "events.g", "during", "--server", others.join(",")]);
-
-    expect(result).toEqual({
-      code: 0,
-      stdout: "published to events.g: stream EVENTS seq 2\n",
-      stderr: "",
-    });
-    const state = (await jsm.streams.info("EVENTS")).state;
-    expect([state.messages, state.last_seq]).toEqual([2, 2]);
-    await cluster.node(leader).start();
+      expect(result).toEqual({
+        code: 0,
+        stdout: "published to events.g: stream EVENTS seq 2\n",
+        stderr: "",
+      });
+      const state = (await jsm.streams.info("EVENTS")).state;
+      expect([state.messages, state.last_seq]).toEqual([2, 2]);
+    } finally {
+      // The next test needs all three, whatever happened here.
+      await cluster.node(leader).start();
+    }
   }, 90_000);
 
   it("says that JetStream did not answer and that retrying is safe when no leader can be elected", async () => {
@@ -69,23 +72,25 @@ describe("nuts pub while the stream elects a leader", () => {
     const [survivor, ...gone] = cluster.nodes;
     if (!survivor) throw new Error("no nodes");
     for (const node of gone) await node.kill();
+    try {
+      const result = await runNuts([
+        "pub",
+        "events.g",
+        "lost?",
+        "--timeout",
+        "2",
+        "--server",
+        survivor.url,
+      ]);
 
-    const result = await runNuts([
-      "pub",
-      "events.g",
-      "lost?",
-      "--timeout",
-      "2",
-      "--server",
-      survivor.url,
-    ]);
-
-    expect(result).toEqual({
-      code: 1,
-      stdout: "",
-      stderr:
-        "nuts: JetStream did not answer within 2 s: its stream may be electing a leader after a NATS node failure; retrying is safe (or give more time with --timeout)\n",
-    });
-    for (const node of gone) await node.start();
+      expect(result).toEqual({
+        code: 1,
+        stdout: "",
+        stderr:
+          "nuts: JetStream did not answer within 2 s: its stream may be electing a leader after a NATS node failure; retrying is safe (or give more time with --timeout)\n",
+      });
+    } finally {
+      for (const node of gone) await node.start();
+    }
   }, 90_000);
 });

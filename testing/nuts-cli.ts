@@ -26,7 +26,7 @@ export interface RunNutsOptions {
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const toolsBin = join(repoRoot, ".tools", "bin");
 const compiledEntry = join(repoRoot, "dist", "cli", "main.js");
-const SOURCE_FOLDERS = ["cli", "sidecar", "caddy"];
+const SOURCE_FOLDERS = ["cli", "sidecar", "caddy", "mercure"];
 const BUILD_LOCK = join(tmpdir(), `nuts-build-${Buffer.from(repoRoot).toString("hex")}.lock`);
 const STALE_LOCK_MS = 120_000;
 
