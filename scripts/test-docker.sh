@@ -3,15 +3,18 @@
 # --wait), the @docker scenarios against it (cucumber -p docker), then the stack removed with
 # its volume, whatever happened (failure, Ctrl-C). Prints its wall time.
 #
-# It runs as its own compose project (nuts-test) with its own image tag (nuts:test) on a host
+# It runs as its own compose project (nuts-test-<checkout>) with its own image tag (removed
+# afterwards; the build cache stays) on a host
 # port Docker picks, so a `make docker-up` demo beside it is neither stopped nor overwritten.
 # Needs a Docker engine with the compose v2 plugin and the base images the Dockerfile names.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
-export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-nuts-test}
-export NUTS_IMAGE=${NUTS_IMAGE:-nuts:test}
+# Named after this checkout, so two checkouts (two CI runs at once) never share a stack or an image.
+checkout=$(pwd | sha256sum | cut -c1-8)
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-nuts-test-$checkout}
+export NUTS_IMAGE=${NUTS_IMAGE:-nuts:test-$checkout}
 export NUTS_HTTP_PORT=${NUTS_HTTP_PORT:-0}
 
 # The development and CI machines of this project reach no image registry: a script beside the
@@ -36,6 +39,7 @@ finish() {
   trap - EXIT INT TERM
   docker compose down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1 \
     || echo "test-docker: docker compose down failed; remove the stack with: COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME docker compose down --volumes" >&2
+  docker image rm "$NUTS_IMAGE" >/dev/null 2>&1 || true
   echo "test-docker: $([ "$status" = 0 ] && echo passed || echo "failed ($status)") in $(($(date +%s) - start)) s (build, up, scenarios, down)"
   exit "$status"
 }
