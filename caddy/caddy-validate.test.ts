@@ -57,7 +57,7 @@ describe("caddy accepts the adapter's output", () => {
 });
 
 describe("caddy reads the generated reverse_proxy as intended", () => {
-  it("sets (replaces) X-Nuts-Route, flushes at once, waits for a restarting sidecar and dials the socket", async () => {
+  it("sets (replaces) X-Nuts-Route, flushes at once, speaks h2c, waits for a restarting sidecar and dials the socket", async () => {
     const adapted = await adaptFile("caddy/testdata/basic.Caddyfile", {
       listen: GOLDEN_LISTEN,
       env: {},
@@ -75,6 +75,7 @@ describe("caddy reads the generated reverse_proxy as intended", () => {
       handler: "reverse_proxy",
       headers: { request: { set: { "X-Nuts-Route": ["events"] } } },
       load_balancing: { try_duration: 10_000_000_000, try_interval: 100_000_000 },
+      transport: { protocol: "http", versions: ["h2c"] },
       upstreams: [{ dial: "unix//run/nuts/nuts.sock" }],
     });
   });

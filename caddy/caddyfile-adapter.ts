@@ -295,6 +295,12 @@ class NutsTranslator {
       block: [
         { tokens: [word("header_up"), word("X-Nuts-Route"), word(routeName)], block: undefined },
         { tokens: [word("flush_interval"), word("-1")], block: undefined },
+        // Streams share a few HTTP/2 connections to the sidecar instead of a connection each
+        // (see docs/reference.md, "Caddy's hop to the sidecar").
+        {
+          tokens: [word("transport"), word("http")],
+          block: [{ tokens: [word("versions"), word("h2c")], block: undefined }],
+        },
         // While `nuts run` restarts a crashed sidecar, Caddy holds reconnecting browsers
         // instead of answering 502, which an EventSource never retries.
         { tokens: [word("lb_try_duration"), word("10s")], block: undefined },

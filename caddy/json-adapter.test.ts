@@ -44,6 +44,7 @@ describe("adaptJson", () => {
                       handler: "reverse_proxy",
                       upstreams: [{ dial: "unix//run/nuts/nuts.sock" }],
                       flush_interval: -1,
+                      transport: { protocol: "http", versions: ["h2c"] },
                       headers: { request: { set: { "X-Nuts-Route": ["events"] } } },
                       load_balancing: { try_duration: "10s", try_interval: "100ms" },
                     },

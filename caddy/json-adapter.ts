@@ -156,6 +156,8 @@ class JsonAdapter {
         handler: "reverse_proxy",
         upstreams: [{ dial: this.listen.dial }],
         flush_interval: -1,
+        // As in the Caddyfile output: streams share a few HTTP/2 connections to the sidecar.
+        transport: { protocol: "http", versions: ["h2c"] },
         headers: { request: { set: { "X-Nuts-Route": [route.name] } } },
         // As in the Caddyfile output: hold reconnecting browsers while the sidecar restarts.
         load_balancing: { try_duration: "10s", try_interval: "100ms" },

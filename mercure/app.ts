@@ -1,5 +1,5 @@
-import type { HttpBindings } from "@hono/node-server";
 import type { Context, MiddlewareHandler } from "hono";
+import type { Bindings } from "../sidecar/event-stream.js";
 import type { Logger } from "../sidecar/log.js";
 import type { MercureHubConfig } from "./config.js";
 import { hubCorsHeaders, hubPreflightHeaders } from "./cors.js";
@@ -13,7 +13,7 @@ import { UI_PAGE } from "./ui.js";
 /** Caddy names the hub of a request in this header (set by the adapter, never by clients). */
 export const HUB_HEADER = "x-nuts-mercure";
 
-type HubContext = Context<{ Bindings: HttpBindings }>;
+type HubContext = Context<{ Bindings: Bindings }>;
 
 /**
  * The sidecar's Mercure hubs. Requests that Caddy marks with X-Nuts-Mercure are answered here;

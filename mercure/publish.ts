@@ -1,6 +1,6 @@
-import type { HttpBindings } from "@hono/node-server";
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
+import type { Bindings } from "../sidecar/event-stream.js";
 import { describe } from "../sidecar/transport.js";
 import { hubCorsHeaders } from "./cors.js";
 import { HubError, HubErrorCode } from "./errors.js";
@@ -13,7 +13,7 @@ import { generateId, idSubject, type Update, updateHeaders } from "./update.js";
 export const MAX_UPDATE_TOPICS = 64;
 const PUBLISH_TIMEOUT_MS = 5_000;
 
-type HubContext = Context<{ Bindings: HttpBindings }>;
+type HubContext = Context<{ Bindings: Bindings }>;
 
 /**
  * `POST <hub>` with a form (`topic`, `data`, `private`, `id`, `type`, `retry`): checks the

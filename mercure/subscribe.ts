@@ -1,7 +1,7 @@
-import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
+import { type Bindings, openEventStream } from "../sidecar/event-stream.js";
 import { Subscriber } from "../sidecar/subscriber.js";
 import { describe } from "../sidecar/transport.js";
 import { hubCorsHeaders } from "./cors.js";
@@ -20,7 +20,7 @@ const CLOSED = new Error("the subscriber's stream ended");
 /** Mercure's hub opens the stream with an empty comment, which flushes the head through proxies. */
 const OPENING = new TextEncoder().encode(":\n");
 
-type HubContext = Context<{ Bindings: HttpBindings }>;
+type HubContext = Context<{ Bindings: Bindings }>;
 
 /**
  * `GET <hub>?topic=<selector>&topic=...`: the subscriber's event stream. Selectors, token and
@@ -174,27 +174,20 @@ function open(
   resume: Resume | undefined,
   payload: unknown,
 ): void {
-  const response = c.env.outgoing;
-  const socket = response.socket;
-  if (c.env.incoming.destroyed || socket === null || socket.destroyed) return;
-  const position = resume?.position ?? hub.source.head;
-  response.removeHeader("Transfer-Encoding");
-  response.writeHead(200, {
+  const sink = openEventStream(c.env, {
     "Content-Type": "text/event-stream",
     "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
     "X-Accel-Buffering": "no",
-    Connection: "close",
     ...(resume === undefined
       ? {}
       : { "Last-Event-ID": resume.lastEventId, "Mercure-Last-Event-ID": resume.lastEventId }),
     ...hubCorsHeaders(hub.config, c.req.header("origin")),
   });
-  socket.setNoDelay(true);
-  socket.cork();
-  response.flushHeaders();
+  if (sink === undefined) return;
+  const position = resume?.position ?? hub.source.head;
   const id = generateId();
   let abort: AbortController | undefined = new AbortController();
-  const subscriber = new Subscriber(socket, {
+  const subscriber = new Subscriber(sink, {
     topics: [],
     filter,
     position,
@@ -216,7 +209,7 @@ function open(
   hub.add(subscriber);
   hub.subscriptions?.join(id, filter.patterns, payload);
   subscriber.write(OPENING);
-  socket.uncork();
+  sink.uncork();
   hub.source.attach(subscriber, abort.signal, null).then(
     () => {
       abort = undefined;

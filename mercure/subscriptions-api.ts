@@ -1,6 +1,6 @@
-import type { HttpBindings } from "@hono/node-server";
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
+import type { Bindings } from "../sidecar/event-stream.js";
 import { describe } from "../sidecar/transport.js";
 import { hubCorsHeaders } from "./cors.js";
 import { HubError, HubErrorCode } from "./errors.js";
@@ -9,7 +9,7 @@ import type { Selector } from "./selector.js";
 import { JSONLD_CONTEXT, queryUnescape } from "./subscriptions.js";
 import { tokenOf } from "./tokens.js";
 
-type HubContext = Context<{ Bindings: HttpBindings }>;
+type HubContext = Context<{ Bindings: Bindings }>;
 
 /**
  * `GET <hub>/subscriptions[/<topic>[/<subscriber>]]`: the active subscriptions on every node,

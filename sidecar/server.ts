@@ -1,12 +1,12 @@
 import { chmod, rm } from "node:fs/promises";
-import type { Server } from "node:http";
-import { createAdaptorServer } from "@hono/node-server";
+import type { Server } from "node:net";
 import { type RunningAdmin, startAdmin } from "./admin.js";
 import { createSidecar, type Sidecar } from "./app.js";
 import type { Config } from "./config.js";
 import { formatListen, type ListenAddress } from "./listen.js";
 import type { Logger } from "./log.js";
 import { SidecarMetrics } from "./metrics.js";
+import { UpstreamServer } from "./upstream.js";
 
 /**
  * Pending connections the kernel keeps for us: thousands of browsers reconnect at once after a
@@ -15,6 +15,7 @@ import { SidecarMetrics } from "./metrics.js";
 const BACKLOG = 4096;
 
 export interface RunningSidecar extends Sidecar {
+  /** The listener Caddy reaches (HTTP/1.1 and h2c on one address). */
   server: Server;
   /** Where it listens; for TCP with port 0, the port actually bound. */
   address: ListenAddress;
@@ -43,15 +44,8 @@ export async function startSidecar(
 ): Promise<RunningSidecar> {
   const metrics = options.metrics ?? (options.admin ? new SidecarMetrics() : undefined);
   const sidecar = createSidecar(config, log, metrics);
-  const server = createAdaptorServer({
-    fetch: sidecar.app.fetch,
-    // Whatever Caddy lets through (its max_header_size is 1 MiB) must get an answer from us,
-    // not a connection closed under Caddy's feet (a 502 for the client).
-    serverOptions: { maxHeaderSize: 2 * 1024 * 1024 },
-  }) as Server;
-  // Streams are long-lived: no idle or request timeouts on our side of Caddy.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 60_000;
+  const upstream = new UpstreamServer(sidecar.app);
+  const server = upstream.server;
 
   let address = listen;
   if (listen.type === "unix") {
@@ -91,7 +85,7 @@ export async function startSidecar(
         await admin?.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await sidecar.close();
-        server.closeAllConnections();
+        await upstream.closeAllConnections();
         await closed;
         if (listen.type === "unix") await rm(listen.path, { force: true });
       })();

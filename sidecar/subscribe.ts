@@ -1,5 +1,3 @@
-import type { ServerResponse } from "node:http";
-import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
@@ -9,6 +7,7 @@ import type { RouteConfig } from "./config.js";
 import { corsHeaders } from "./cors.js";
 import { resumeCursor } from "./cursor.js";
 import { ErrorCode, RequestError } from "./errors.js";
+import { type Bindings, openEventStream, sendEventStream } from "./event-stream.js";
 import type { Hub } from "./hub.js";
 import { type ConnectionLimits, clientIpOf } from "./limits.js";
 import type { Logger } from "./log.js";
@@ -19,7 +18,7 @@ import { Subscriber } from "./subscriber.js";
 import { requestedTopics } from "./topics.js";
 import { describe } from "./transport.js";
 
-export type SidecarEnv = { Bindings: HttpBindings; Variables: { route: RouteConfig } };
+export type SidecarEnv = { Bindings: Bindings; Variables: { route: RouteConfig } };
 
 const SUBSCRIBER_CLOSED = new Error("the subscriber's stream ended");
 
@@ -131,32 +130,22 @@ function stream(
     metrics,
   }: Pick<SubscribeDeps, "clients" | "log"> & { metrics: RouteMetrics | undefined },
 ): void {
-  const response = c.env.outgoing;
-  const socket = response.socket;
-  if (c.env.incoming.destroyed || socket === null || socket.destroyed) {
+  const sink = openEventStream(c.env, {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    ...corsHeaders(route, c.req.header("origin")),
+  });
+  if (sink === undefined) {
     // The client left while we waited for the source.
     release();
     return;
   }
   const position = cursor ?? source.head;
-  // The stream ends when the connection does, so it needs no chunked framing: after the head,
-  // frames go to the socket as they are, the same bytes for every client.
-  response.removeHeader("Transfer-Encoding");
-  response.writeHead(200, {
-    "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-    Connection: "close",
-    ...corsHeaders(route, c.req.header("origin")),
-  });
-  socket.setNoDelay(true);
-  // The head and the `connected` event leave in one write.
-  socket.cork();
-  response.flushHeaders();
   // Only needed until the subscriber is live (replay, catch-up); released then, so an idle
   // stream does not keep an AbortController, its signal and their listener maps.
   let abort: AbortController | undefined = new AbortController();
-  const subscriber = new Subscriber(socket, {
+  const subscriber = new Subscriber(sink, {
     topics,
     position,
     writeTimeoutMs: route.writeTimeoutMs,
@@ -192,7 +181,7 @@ function stream(
       ...(route.retryMs === null ? {} : { retry: route.retryMs }),
     }),
   );
-  socket.uncork();
+  sink.uncork();
   catchUp(source, subscriber, cursor, abort.signal, route.replayMaxMessages, metrics).then(
     () => {
       abort = undefined;
@@ -280,13 +269,9 @@ function refuse(c: Context<SidecarEnv>, route: RouteConfig, error: RequestError)
   const retryMs = route.retryMs ?? Math.max(1000, route.nats.reconnectWaitMs);
   const cors = corsHeaders(route, c.req.header("origin"));
   if ((c.req.header("accept") ?? "").includes("text/event-stream")) {
-    const response: ServerResponse = c.env.outgoing;
-    response.writeHead(200, {
-      "Content-Type": "text/event-stream",
-      "Cache-Control": "no-cache",
-      ...cors,
-    });
-    response.end(
+    sendEventStream(
+      c.env,
+      { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", ...cors },
       encodeEvent({ event: "unavailable", retry: retryMs, data: JSON.stringify(error.toJSON()) }),
     );
     return RESPONSE_ALREADY_SENT;

@@ -1,0 +1,132 @@
+import type { Server as HttpServer } from "node:http";
+import { createServer as createHttp2Server, type Http2Session } from "node:http2";
+import { createServer as createNetServer, type Server, type Socket } from "node:net";
+import { createAdaptorServer } from "@hono/node-server";
+import type { Bindings } from "./event-stream.js";
+import { ReadAheadRelay } from "./read-ahead-relay.js";
+
+/** What every HTTP/2 connection starts with (RFC 9113, section 3.4). */
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * Streams per HTTP/2 connection. Caddy opens another connection when all of its connections are
+ * full, so 10,000 streams take about a hundred. Go's HTTP/2 client serialises a connection's
+ * streams on one lock and one reader: a thousand streams to a connection cost Caddy more time per
+ * event than a hundred (measured with `make bench`), and a hundred still save 99 % of the
+ * descriptors.
+ */
+export const STREAMS_PER_CONNECTION = 100;
+
+/**
+ * Bytes a connection may send that the sidecar has not read yet (request heads, resets); far
+ * more than Caddy sends for `STREAMS_PER_CONNECTION` streams.
+ */
+const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Header bytes a request may carry. Whatever Caddy lets through (its max_header_size is 1 MiB)
+ * must get an answer from us, not a connection closed under Caddy's feet (a 502 for the client).
+ */
+const MAX_HEADER_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The sidecar's side of Caddy's hop: one listener that speaks HTTP/1.1 and HTTP/2 over
+ * cleartext (h2c with prior knowledge, Caddy's `versions h2c`), told apart by the first bytes.
+ *
+ * Over HTTP/1.1 every stream costs Caddy a connection, a descriptor, two goroutines and their
+ * buffers; over h2c the streams share a few connections. HTTP/1.1 stays for everything else that
+ * talks to the sidecar (health checks, tests, a proxy without h2c).
+ */
+export class UpstreamServer {
+  /** The listener; `listen()` and `address()` as for any `net.Server`. */
+  readonly server: Server;
+  private readonly http1: HttpServer;
+  private readonly sessions = new Set<Http2Session>();
+  private readonly pending = new Set<Socket>();
+  private relay: Promise<ReadAheadRelay> | undefined;
+
+  constructor(app: { fetch: (request: Request, env: Bindings) => Response | Promise<Response> }) {
+    this.http1 = createAdaptorServer({
+      fetch: app.fetch,
+      serverOptions: { maxHeaderSize: MAX_HEADER_BYTES },
+    }) as HttpServer;
+    // Streams are long-lived: no idle or request timeouts on our side of Caddy.
+    this.http1.requestTimeout = 0;
+    this.http1.keepAliveTimeout = 60_000;
+    const http2 = createAdaptorServer({
+      fetch: app.fetch,
+      createServer: createHttp2Server,
+      serverOptions: {
+        maxSessionMemory: 128,
+        maxHeaderListPairs: 4096,
+        settings: {
+          maxConcurrentStreams: STREAMS_PER_CONNECTION,
+          maxHeaderListSize: MAX_HEADER_BYTES,
+          enablePush: false,
+        },
+      },
+    });
+    http2.on("session", (session: Http2Session) => {
+      this.sessions.add(session);
+      session.once("close", () => this.sessions.delete(session));
+      // A session error (the peer went away) ends that connection's streams only.
+      session.on("error", () => session.destroy());
+    });
+    this.server = createNetServer((socket) =>
+      this.accept(socket, (kind) => {
+        if (kind === "http1") {
+          this.http1.emit("connection", socket);
+          socket.resume();
+          return;
+        }
+        this.relayed(socket).then(
+          (session) => http2.emit("connection", session),
+          () => socket.destroy(),
+        );
+      }),
+    );
+  }
+
+  private relayed(socket: Socket): Promise<Socket> {
+    this.relay ??= ReadAheadRelay.start(MAX_UNREAD_BYTES);
+    return this.relay.then((relay) => relay.open(socket));
+  }
+
+  /** Ends every connection at once (after the streams were ended cleanly). */
+  async closeAllConnections(): Promise<void> {
+    this.http1.closeAllConnections();
+    for (const session of this.sessions) session.destroy();
+    for (const socket of this.pending) socket.destroy();
+    await (await this.relay)?.close();
+  }
+
+  /** Reads until the first bytes tell HTTP/2's preface from an HTTP/1.1 request line. */
+  private accept(socket: Socket, dispatch: (kind: "http1" | "h2c") => void): void {
+    this.pending.add(socket);
+    let received: Buffer = Buffer.alloc(0);
+    const decide = (kind: "http1" | "h2c") => {
+      this.pending.delete(socket);
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.pause();
+      socket.unshift(received);
+      dispatch(kind);
+    };
+    const onData = (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      const compared = Math.min(received.length, PREFACE.length);
+      if (!received.subarray(0, compared).equals(PREFACE.subarray(0, compared))) {
+        decide("http1");
+      } else if (received.length >= PREFACE.length) {
+        decide("h2c");
+      }
+    };
+    const onError = () => {
+      this.pending.delete(socket);
+      socket.destroy();
+    };
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.once("close", () => this.pending.delete(socket));
+  }
+}
