@@ -15,6 +15,8 @@ async function run(command: LoadCommand): Promise<unknown> {
       return generator.mark(command.request);
     case "collect":
       return generator.collect(command.request);
+    case "progress":
+      return generator.progress(command.request);
     case "drop":
       return generator.drop();
     case "reconnect":

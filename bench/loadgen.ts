@@ -68,6 +68,24 @@ export interface WindowResult {
   timedOut: boolean;
 }
 
+/** Where every client stands against its topic's last counter (see `LoadGenerator.progress`). */
+export interface ProgressResult {
+  clients: number;
+  /** Clients that have every message up to their topic's last counter. */
+  caughtUp: number;
+  /** Clients short of it with a connection open: waiting for messages that have not come. */
+  behindConnected: number;
+  /** Clients short of it without a connection (a failed reconnect, or closed by the server). */
+  behindDisconnected: number;
+  /** The lowest counter a client behind has; null when none is behind. */
+  lowestBehind: number | null;
+  /** Since the last `mark`: messages skipped over, messages seen twice or out of order. */
+  gaps: number;
+  duplicates: number;
+  /** Clients whose socket closed since the last `mark` without being asked to. */
+  closed: number;
+}
+
 export interface ReconnectRequest {
   batchSize: number;
   pauseMs: number;
@@ -236,6 +254,37 @@ export class LoadGenerator {
       caughtUp,
       timedOut,
     };
+  }
+
+  /**
+   * A snapshot, without waiting and without resetting anything: how many clients have their
+   * topic's counter in `lastByTopic`, and what the others lack (for a caller that waits on it).
+   */
+  progress(request: MarkRequest): ProgressResult {
+    const result: ProgressResult = {
+      clients: this.clients.length,
+      caughtUp: 0,
+      behindConnected: 0,
+      behindDisconnected: 0,
+      lowestBehind: null,
+      gaps: 0,
+      duplicates: 0,
+      closed: 0,
+    };
+    for (const client of this.clients) {
+      result.gaps += client.gaps;
+      result.duplicates += client.duplicates;
+      if (client.unexpectedClose) result.closed++;
+      const last = request.lastByTopic[client.topic] ?? Number.NEGATIVE_INFINITY;
+      if (client.lastN >= last) {
+        result.caughtUp++;
+        continue;
+      }
+      if (client.socket === undefined) result.behindDisconnected++;
+      else result.behindConnected++;
+      result.lowestBehind = Math.min(result.lowestBehind ?? client.lastN, client.lastN);
+    }
+    return result;
   }
 
   /** Every client loses its connection at once; what it has seen is kept for the reconnect. */

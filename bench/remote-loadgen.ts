@@ -8,6 +8,7 @@ import type {
   ConnectRequest,
   ConnectResult,
   MarkRequest,
+  ProgressResult,
   ReconnectRequest,
   WindowResult,
 } from "./loadgen.js";
@@ -16,6 +17,7 @@ export type LoadCommand =
   | { type: "connect"; request: ConnectRequest }
   | { type: "mark"; request: MarkRequest }
   | { type: "collect"; request: CollectRequest }
+  | { type: "progress"; request: MarkRequest }
   | { type: "drop" }
   | { type: "reconnect"; request: ReconnectRequest }
   | { type: "churn"; request: ChurnRequest }
@@ -77,6 +79,10 @@ export class RemoteLoadGenerator {
 
   collect(request: CollectRequest): Promise<WindowResult> {
     return this.call({ type: "collect", request }) as Promise<WindowResult>;
+  }
+
+  progress(request: MarkRequest): Promise<ProgressResult> {
+    return this.call({ type: "progress", request }) as Promise<ProgressResult>;
   }
 
   async drop(): Promise<void> {
