@@ -27,6 +27,12 @@ test-unit: build ## Unit and integration tests (vitest, real nats-server and cad
 	@mkdir -p reports
 	PATH="$(CURDIR)/.tools/bin:$$PATH" npx vitest run --reporter=default --reporter=json --outputFile.json=reports/vitest.json
 
+.PHONY: test-storm
+test-storm: build ## 5,000 clients through Caddy, 20 reconnect storms in a row while messages flow (the h2c hop)
+	@mkdir -p reports
+	ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx vitest run --config vitest.storm.config.ts \
+	  --reporter=default --reporter=json --outputFile.json=reports/vitest-storm.json
+
 .PHONY: test-functional
 test-functional: build ## BDD scenarios over the whole stack (cucumber, real Caddy, NATS, Chromium)
 	@bash scripts/install-chromium.sh
@@ -34,7 +40,7 @@ test-functional: build ## BDD scenarios over the whole stack (cucumber, real Cad
 	PATH="$(CURDIR)/.tools/bin:$$PATH" npx cucumber-js --format json:reports/cucumber.json
 
 .PHONY: test
-test: lint test-unit test-functional test-docker ## Everything: lint, types, unit, integration, BDD, the Docker stack
+test: lint test-unit test-storm test-functional test-docker ## Everything: lint, types, unit, integration, the storm under load, BDD, the Docker stack
 
 .PHONY: run
 run: ## Demo on http://localhost:8080: local nats-server, EVENTS stream, Caddy + sidecar (Ctrl-C stops)
