@@ -5,10 +5,13 @@
  *
  *   npx tsx bench/run.ts [--quick] [--runs N] [--systems nuts-caddy,nchan]
  *                        [--scenarios fanout,many-topics,storm,replay,churn] [--cpu-prof DIR]
- *                        [--heap-snapshots DIR]
+ *                        [--heap-snapshots DIR] [--caddy-prof DIR]
  *
  * `--heap-snapshots` writes the sidecar's heap snapshot at each churn checkpoint (compare two
- * with bench/heap-summary.ts).
+ * with bench/heap-summary.ts). `--caddy-prof` takes Caddy's own profiles in the fan-out scenario
+ * of the `nuts run` system (CPU in the capacity and latency windows at 5,000 clients, heap and
+ * memstats at rest with 10,000), logs their summaries and writes them into DIR (see
+ * bench/caddy-profile.ts; read a profile again with bench/pprof.ts).
  *
  * Writes bench/results/<timestamp>.json; a full run of all systems and scenarios also writes
  * docs/benchmarks.json, docs/benchmarks.md and docs/benchmarks.svg.
@@ -22,6 +25,7 @@ import { parseArgs } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { startNatsServer } from "../testing/nats-server.js";
+import { CaddyFanoutProfiler } from "./caddy-profile.js";
 import { renderChart } from "./chart.js";
 import {
   ancestorNamed,
@@ -78,6 +82,7 @@ async function main(): Promise<void> {
       scenarios: { type: "string" },
       "cpu-prof": { type: "string" },
       "heap-snapshots": { type: "string" },
+      "caddy-prof": { type: "string" },
     },
   });
   const base = PROFILES[values.quick ? "quick" : "full"];
@@ -186,7 +191,12 @@ async function main(): Promise<void> {
             ...(values["heap-snapshots"] ? { heapSnapshotDir: values["heap-snapshots"] } : {}),
             log,
           };
-          if (scenarios.has("fanout")) result.fanout = await fanout(context);
+          if (scenarios.has("fanout")) {
+            const caddyProfiler = await caddyProfilerFor(system, values["caddy-prof"], context);
+            result.fanout = await fanout(
+              caddyProfiler ? { ...context, loadgen: caddyProfiler.observe(loadgen) } : context,
+            ).finally(() => caddyProfiler?.finish());
+          }
           if (scenarios.has("many-topics")) result.manyTopics = await manyTopics(context);
           if (scenarios.has("storm")) result.storm = await reconnectStorm(context);
           if (scenarios.has("replay")) result.replay = await replay(context);
@@ -291,6 +301,26 @@ async function startSystem(
     case "baseline":
       return startBaseline();
   }
+}
+
+/** With `--caddy-prof DIR`: the fan-out scenario's Caddy profiler, if the system has a Caddy. */
+async function caddyProfilerFor(
+  system: RunningSystem,
+  dir: string | undefined,
+  context: ScenarioContext,
+): Promise<CaddyFanoutProfiler | undefined> {
+  if (dir === undefined) return undefined;
+  if (!system.caddyAdminSocket) {
+    log(`  ${system.name} has no Caddy admin socket: no Caddy profiles`);
+    return undefined;
+  }
+  return new CaddyFanoutProfiler({
+    adminSocket: await system.caddyAdminSocket(),
+    dir,
+    tag: context.tag,
+    steps: context.profile.fanout.clients,
+    log,
+  });
 }
 
 /** Fills the replay topic with messages 1..count, as fast as the server takes them or at a rate. */

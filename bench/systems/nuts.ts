@@ -53,7 +53,7 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
     ...(setup.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", setup.cpuProfileDir] : []),
     ...(setup.inspect ? [INSPECT] : []),
   ];
-  const { child } = await startNutsRun(setup.repoRoot, caddyfile, dir, profile, {
+  const { child, output } = await startNutsRun(setup.repoRoot, caddyfile, dir, profile, {
     port,
     path: `${SUBSCRIBE_PATH}probe`,
   });
@@ -76,11 +76,30 @@ export async function startNutsViaCaddy(setup: NutsSetup): Promise<RunningSystem
     ...(setup.inspect
       ? { inspect: () => sidecarInspector(byRole().sidecar?.[0] ?? 0, [port]) }
       : {}),
+    caddyAdminSocket: () => caddyAdminSocket(output),
     async stop() {
       await stopChild(child, 15_000);
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Caddy's admin socket, from the line `nuts run` prints once Caddy and the sidecar run
+ * ("... caddy /path/caddy with admin unix//tmp/.../caddy-admin.sock; ..."), which may come
+ * after the first stream is served.
+ */
+async function caddyAdminSocket(output: () => string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const socket = / with admin unix\/(\S+);/.exec(output())?.[1];
+    if (socket) return socket;
+    if (Date.now() > deadline)
+      throw new Error(
+        `nuts run printed no "with admin unix/<socket>;" line within 10 s; its output:\n${output().slice(-2_000)}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** How often the metrics variant is scraped, as a Prometheus would (its default is 15 s). */

@@ -37,6 +37,8 @@ export interface RunningSystem {
   processes(): Record<string, number[]>;
   /** A session with the sidecar's inspector, for systems started with one (NUTS). */
   inspect?(): Promise<InspectorSession>;
+  /** Caddy's admin socket (`nuts run` systems), for Caddy's own profiles (`--caddy-prof`). */
+  caddyAdminSocket?(): Promise<string>;
   stop(): Promise<void>;
 }
 
