@@ -34,7 +34,7 @@ const MESSAGES_PER_SECOND = 20;
 const MISSED_PER_ROUND = 10;
 const TOPIC = `storm-${process.pid}`;
 /** A client without its response head after this long has failed (a frozen connection's fate). */
-const HEAD_TIMEOUT_MS = 30_000;
+const HEAD_TIMEOUT_MS = 45_000;
 /** After the reconnect, every client must have the round's last message within this long. */
 const CATCH_UP_TIMEOUT_MS = 60_000;
 /** Covers 20 slow rounds on a loaded machine; a round that freezes fails at its own deadline. */
