@@ -94,7 +94,7 @@ describe("a real Caddy's admin API", () => {
     expect(recorder.error).toBeUndefined();
     // The second was under way when the first came in.
     expect(chunks).toHaveLength(2);
-    expect((chunks[1]?.fromMs ?? 0) - (chunks[0]?.toMs ?? 0)).toBeLessThan(500);
+    expect((chunks[1]?.fromMs ?? 0) - (chunks[0]?.toMs ?? 0)).toBeLessThan(1_000);
     for (const chunk of chunks) {
       expect(chunk.profile.sampleTypes).toEqual(CPU_TYPES);
       expect(chunk.profile.period).toBe(10_000_000);
@@ -280,7 +280,7 @@ describe("CaddyFanoutProfiler", () => {
     );
     const capacity = await readFile(join(out, "r1-test-caddy-cpu-capacity-4.txt"), "utf8");
     expect(capacity).toMatch(
-      /^Caddy CPU, capacity window at 4 clients \(1\.\d\d s\): profiles from /,
+      /^Caddy CPU, capacity window at 4 clients \(\d+\.\d\d s\): profiled from \d\.\d\d s (before|after) its start to \d\.\d\d s (before|after) its end\n/,
     );
     const latency = await readFile(join(out, "r1-test-caddy-cpu-latency-4.txt"), "utf8");
     expect(lines).toContain(`  caddy: ${latency.split("\n")[0]}`);

@@ -355,11 +355,12 @@ export class CaddyFanoutProfiler {
       }
       const first = chunks[0] as CpuChunk;
       const last = chunks.at(-1) as CpuChunk;
-      const seconds = (ms: number) => `${ms >= 0 ? "+" : ""}${(ms / 1000).toFixed(2)} s`;
+      const offset = (ms: number, mark: string) =>
+        `${(Math.abs(ms) / 1000).toFixed(2)} s ${ms < 0 ? "before" : "after"} its ${mark}`;
       summaries.push([
         file,
         [
-          `Caddy CPU, ${label} at ${this.cpuClients} clients (${((window.toMs - window.fromMs) / 1000).toFixed(2)} s): profiles from ${seconds(first.fromMs - window.fromMs)} after its start to ${seconds(last.toMs - window.toMs)} after its end`,
+          `Caddy CPU, ${label} at ${this.cpuClients} clients (${((window.toMs - window.fromMs) / 1000).toFixed(2)} s): profiled from ${offset(first.fromMs - window.fromMs, "start")} to ${offset(last.toMs - window.toMs, "end")}`,
           formatCpuSummary(
             chunks.map((chunk) => chunk.profile),
             TOP,
