@@ -8,7 +8,8 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
+import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { After, Status } from "@cucumber/cucumber";
@@ -231,24 +232,34 @@ export class StockCaddy {
   }
 }
 
-/** An HTTP server in the sidecar's place that records each request's headers and answers 204. */
+/**
+ * A server in the sidecar's place that records each request's headers and answers 204. It speaks
+ * h2c, as the sidecar does: the snippet's reverse_proxy asks for nothing else.
+ */
 export class RecordingUpstream {
+  private readonly sessions = new Set<Http2Session>();
+
   private constructor(
-    private readonly server: Server,
+    private readonly server: Http2Server,
     readonly port: number,
     readonly requests: { url: string; headers: IncomingHttpHeaders }[],
   ) {}
 
   static async start(): Promise<RecordingUpstream> {
     const requests: RecordingUpstream["requests"] = [];
-    const server = createServer((request, response) => {
+    const server = createHttp2Server((request, response) => {
       requests.push({ url: request.url ?? "", headers: request.headers });
       response.writeHead(204).end();
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : 0;
-    return new RecordingUpstream(server, port, requests);
+    const recorder = new RecordingUpstream(server, port, requests);
+    server.on("session", (session: Http2Session) => {
+      recorder.sessions.add(session);
+      session.once("close", () => recorder.sessions.delete(session));
+    });
+    return recorder;
   }
 
   get upstream(): string {
@@ -256,8 +267,9 @@ export class RecordingUpstream {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions) session.destroy();
+    await closed;
   }
 }
 
