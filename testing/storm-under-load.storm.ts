@@ -175,7 +175,7 @@ async function expectAllCaughtUp(
   const reconnect =
     reconnected === null
       ? ""
-      : `; reconnect ${reconnected.opened} opened, ${reconnected.failed} failed in ${seconds(reconnected.elapsedMs)}${reconnected.errors.length > 0 ? ` (${reconnected.errors.join("; ")})` : ""}`;
+      : `; reconnect ${fmt(reconnected.opened)} opened, ${fmt(reconnected.failed)} failed in ${seconds(reconnected.elapsedMs)}${reconnected.errors.length > 0 ? ` (${reconnected.errors.join("; ")})` : ""}`;
   const behind = progress.caughtUp === CLIENTS ? 0 : CLIENTS - progress.caughtUp;
   const stuck =
     behind === 0
