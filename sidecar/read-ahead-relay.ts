@@ -64,7 +64,11 @@ export class ReadAheadRelay {
     const claimed = new Promise<Socket>((resolve) => this.waiting.set(key, resolve));
     const session = createConnection(this.path);
     session.write(tag);
-    const failed = new Promise<never>((_, reject) => session.once("error", reject));
+    let onError: ((error: Error) => void) | undefined;
+    const failed = new Promise<never>((_, reject) => {
+      onError = reject;
+      session.once("error", reject);
+    });
     try {
       const local = await Promise.race([claimed, failed]);
       this.pipe(peer, local);
@@ -73,6 +77,8 @@ export class ReadAheadRelay {
       this.waiting.delete(key);
       session.destroy();
       throw error;
+    } finally {
+      if (onError) session.off("error", onError);
     }
   }
 

@@ -44,7 +44,10 @@ export async function startSidecar(
 ): Promise<RunningSidecar> {
   const metrics = options.metrics ?? (options.admin ? new SidecarMetrics() : undefined);
   const sidecar = createSidecar(config, log, metrics);
-  const upstream = new UpstreamServer(sidecar.app);
+  const upstream = await UpstreamServer.start(sidecar.app, log).catch(async (error: unknown) => {
+    await sidecar.close();
+    throw error;
+  });
   const server = upstream.server;
 
   let address = listen;

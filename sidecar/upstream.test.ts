@@ -5,6 +5,8 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bindings, openEventStream } from "./event-stream.js";
+import { ListenError } from "./listen.js";
+import { silentLogger } from "./log.js";
 import { STREAMS_PER_CONNECTION, UpstreamServer } from "./upstream.js";
 
 const FRAME = Buffer.from("id: 7\nevent: message\ndata: hello\n\n");
@@ -27,7 +29,7 @@ let upstream: UpstreamServer;
 let port: number;
 
 beforeAll(async () => {
-  upstream = new UpstreamServer(app());
+  upstream = await UpstreamServer.start(app(), silentLogger);
   await new Promise<void>((resolve) => upstream.server.listen(0, "127.0.0.1", resolve));
   const address = upstream.server.address();
   port = typeof address === "object" && address ? address.port : 0;
@@ -168,7 +170,7 @@ describe("the sidecar's listener", () => {
   });
 
   it("ends open h2c connections when the sidecar stops", async () => {
-    const other = new UpstreamServer(app());
+    const other = await UpstreamServer.start(app(), silentLogger);
     await new Promise<void>((resolve) => other.server.listen(0, "127.0.0.1", resolve));
     const address = other.server.address();
     const session = connectHttp2(
@@ -182,5 +184,21 @@ describe("the sidecar's listener", () => {
     await closed;
     await serverClosed;
     expect(session.destroyed).toBe(true);
+  });
+
+  it("says at start when the relay's socket cannot be made, and how to fix it", async () => {
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = "/nonexistent/nuts-tmp";
+    try {
+      const error = await UpstreamServer.start(app(), silentLogger).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ListenError);
+      // mkdtemp's random suffix varies; the rest of the sentence is exact.
+      expect((error as Error).message).toMatch(
+        /^cannot create the sidecar's relay socket in \/nonexistent\/nuts-tmp \(ENOENT: no such file or directory, mkdtemp '\/nonexistent\/nuts-tmp\/nuts-relay-\w{6}'\); point TMPDIR at a writable folder$/,
+      );
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
   });
 });

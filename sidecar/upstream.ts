@@ -1,9 +1,15 @@
 import type { Server as HttpServer } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Bindings } from "./event-stream.js";
+import { ListenError } from "./listen.js";
+import type { Logger } from "./log.js";
 import { ReadAheadRelay } from "./read-ahead-relay.js";
+
+/** The app both protocols serve (the sidecar's Hono app). */
+type UpstreamApp = { fetch: (request: Request, env: Bindings) => Response | Promise<Response> };
 
 /** What every HTTP/2 connection starts with (RFC 9113, section 3.4). */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -43,9 +49,29 @@ export class UpstreamServer {
   private readonly http1: HttpServer;
   private readonly sessions = new Set<Http2Session>();
   private readonly pending = new Set<Socket>();
-  private relay: Promise<ReadAheadRelay> | undefined;
 
-  constructor(app: { fetch: (request: Request, env: Bindings) => Response | Promise<Response> }) {
+  /**
+   * Makes the listener (not listening yet) and the relay's private socket; a temporary folder
+   * that cannot be written is said at once, not at Caddy's first connection.
+   */
+  static async start(app: UpstreamApp, log: Logger): Promise<UpstreamServer> {
+    let relay: ReadAheadRelay;
+    try {
+      relay = await ReadAheadRelay.start(MAX_UNREAD_BYTES);
+    } catch (error) {
+      throw new ListenError(
+        `cannot create the sidecar's relay socket in ${tmpdir()} (${(error as Error).message}); point TMPDIR at a writable folder`,
+        { cause: error },
+      );
+    }
+    return new UpstreamServer(app, relay, log);
+  }
+
+  private constructor(
+    app: UpstreamApp,
+    private readonly relay: ReadAheadRelay,
+    private readonly log: Logger,
+  ) {
     this.http1 = createAdaptorServer({
       fetch: app.fetch,
       serverOptions: { maxHeaderSize: MAX_HEADER_BYTES },
@@ -79,17 +105,17 @@ export class UpstreamServer {
           socket.resume();
           return;
         }
-        this.relayed(socket).then(
+        this.relay.open(socket).then(
           (session) => http2.emit("connection", session),
-          () => socket.destroy(),
+          (error) => {
+            this.log.warn("an HTTP/2 connection from Caddy could not be relayed; it was closed", {
+              reason: (error as Error).message,
+            });
+            socket.destroy();
+          },
         );
       }),
     );
-  }
-
-  private relayed(socket: Socket): Promise<Socket> {
-    this.relay ??= ReadAheadRelay.start(MAX_UNREAD_BYTES);
-    return this.relay.then((relay) => relay.open(socket));
   }
 
   /** Ends every connection at once (after the streams were ended cleanly). */
@@ -97,7 +123,7 @@ export class UpstreamServer {
     this.http1.closeAllConnections();
     for (const session of this.sessions) session.destroy();
     for (const socket of this.pending) socket.destroy();
-    await (await this.relay)?.close();
+    await this.relay.close();
   }
 
   /** Reads until the first bytes tell HTTP/2's preface from an HTTP/1.1 request line. */
