@@ -8,6 +8,7 @@ import { SYSTEM_LABELS, type SystemName } from "./systems/system.js";
 
 const COLORS: Record<SystemName, string> = {
   "nuts-caddy": "#d9480f",
+  "nuts-caddy-http1": "#a61e4d",
   "nuts-direct": "#f08c00",
   "nuts-direct-metrics": "#e8590c",
   "mercure-caddy": "#7048e8",
@@ -35,25 +36,48 @@ export function renderChart(results: Results): string {
     ),
   }));
   const width = PANEL.width * 2;
-  const legendHeight = 30;
-  const height = PANEL.height + legendHeight;
+  const legend = legendPlaces(
+    systems.map(([name]) => name),
+    width,
+  );
+  const height = PANEL.height + 15 + (legend.at(-1)?.row ?? 0) * LEGEND_ROW + 15;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     panel(deliveries, 0, "deliveries per second (capacity window)", ""),
     panel(latency, PANEL.width, "p99 latency, ms (10 msg/s)", ""),
   ];
-  let x = PANEL.left;
-  for (const [name] of systems) {
-    const y = PANEL.height + 15;
+  for (const { name, x, row } of legend) {
+    const y = PANEL.height + 15 + row * LEGEND_ROW;
     parts.push(
       `<line x1="${x}" y1="${y}" x2="${x + 20}" y2="${y}" stroke="${COLORS[name]}" stroke-width="3"/>`,
       `<text x="${x + 26}" y="${y + 4}">${escapeXml(SYSTEM_LABELS[name])}</text>`,
     );
-    x += 40 + SYSTEM_LABELS[name].length * 7;
   }
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
+}
+
+const LEGEND_ROW = 20;
+
+/** Legend entries left to right, on as many rows as it takes to stay inside the width. */
+function legendPlaces(
+  names: SystemName[],
+  width: number,
+): { name: SystemName; x: number; row: number }[] {
+  const places: { name: SystemName; x: number; row: number }[] = [];
+  let x = PANEL.left;
+  let row = 0;
+  for (const name of names) {
+    const entryWidth = 40 + SYSTEM_LABELS[name].length * 7;
+    if (x > PANEL.left && x + entryWidth > width) {
+      x = PANEL.left;
+      row++;
+    }
+    places.push({ name, x, row });
+    x += entryWidth;
+  }
+  return places;
 }
 
 function panel(series: Series[], offsetX: number, title: string, unit: string): string {

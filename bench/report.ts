@@ -189,7 +189,7 @@ export function renderReport(results: Results, profile: Profile): string {
   lines.push("");
   lines.push(
     [
-      "- Systems, one at a time, each started fresh for every run, in an order that rotates from run to run (run 2 starts with the second system, and so on): NUTS as users run it (`nuts run` with a Caddyfile: Caddy reverse-proxies to the sidecar over a unix socket), the NUTS sidecar alone on TCP loopback (`nuts sidecar`), nginx with Debian's `libnginx-mod-nchan` (foreground, config generated into a temp dir, `worker_processes auto`, EventSource subscriber, HTTP publisher on its own location), and `bench/baseline-server.ts`, a minimal node:http server that writes one prepared frame to every socket (the frames of one event-loop turn joined, straight to the socket, as the sidecar does).",
+      "- Systems, one at a time, each started fresh for every run, in an order that rotates from run to run (run 2 starts with the second system, and so on): NUTS as users run it (`nuts run` with a Caddyfile: Caddy reverse-proxies to the sidecar over a unix socket, HTTP/2 over cleartext (h2c): every stream on a few shared connections), the same Caddyfile and generated config with Caddy reaching the sidecar over HTTP/1.1 instead, one upstream connection per stream, as before issue #13 (the sidecar and Caddy started by the bench, without `nuts run`'s supervisor), the NUTS sidecar alone on TCP loopback (`nuts sidecar`), nginx with Debian's `libnginx-mod-nchan` (foreground, config generated into a temp dir, `worker_processes auto`, EventSource subscriber, HTTP publisher on its own location), and `bench/baseline-server.ts`, a minimal node:http server that writes one prepared frame to every socket (the frames of one event-loop turn joined, straight to the socket, as the sidecar does).",
       "- One load generator process (`bench/loadgen.ts`, Node with a 64 MiB V8 semi-space so that its own garbage collection adds little to the latencies it measures) holds all clients: raw TCP sockets, a hand-written HTTP/1.1 request, chunked decoding (for chunked responses; the NUTS sidecar's streams are delimited by the connection) and SSE parsing done incrementally; clients are spread over the source addresses 127.0.0.1 to 127.0.0.8 and connected in batches of " +
         `${profile.connectBatch} with ${profile.connectPauseMs} ms pauses (the storm reconnects all at once).`,
       '- Every message is `{"t":<publish time, ms>,"n":<per-topic counter>}`. NUTS gets it from NATS (core publish into the JetStream stream), the NUTS Mercure hub (`nuts run` with a Caddyfile `mercure` block; clients subscribe with `?topic=`) from NATS too, stored as the hub stores updates (the id subject, `Mercure-*` headers, its own stream), nchan and the baseline from pipelined HTTP POSTs on one keep-alive connection. Latency is the reader\'s clock minus `t` (same machine, sub-millisecond clock); loss is counted by `n`: gaps, plus messages a client never got within the drain timeout.',
@@ -219,28 +219,38 @@ function targets(results: Results, profile: Profile): TargetRow[] {
   const at = (name: SystemName, clients: number) =>
     systems[name]?.fanout.find((step) => step.clients === clients);
   const caddyMax = at("nuts-caddy", maxClients);
-  if (caddyMax) {
-    const connected = maxClients - caddyMax.connectFailed;
-    const lost = caddyMax.capacity.lost + caddyMax.latency.lost;
+  for (const [name, hop] of [
+    ["nuts-caddy", ""],
+    ["nuts-caddy-http1", ", HTTP/1.1 hop (before #13)"],
+  ] as const) {
+    const step = at(name, maxClients);
+    if (!step) continue;
+    const connected = maxClients - step.connectFailed;
+    const lost = step.capacity.lost + step.latency.lost;
     rows.push({
-      target: `${fmt(maxClients)} concurrent clients through Caddy, zero loss`,
+      target: `${fmt(maxClients)} concurrent clients through Caddy${hop}, zero loss`,
       measured: `${fmt(connected)} connected, ${fmt(lost)} lost`,
       met: yes(connected === maxClients && lost === 0),
     });
   }
   const ratioClients = profile.fanout.clients.includes(5_000) ? 5_000 : maxClients;
-  const ratio = (name: SystemName, reference: SystemName) =>
+  const ratio = (name: SystemName, reference: SystemName, clients: number) =>
     median(
       sameRunPairs(results.runs, name, reference).map(([run, ref]) => {
-        const mine = run.fanout.find((step) => step.clients === ratioClients)?.capacity
-          .deliveriesPerSec;
-        const theirs = ref.fanout.find((step) => step.clients === ratioClients)?.capacity
+        const mine = run.fanout.find((step) => step.clients === clients)?.capacity.deliveriesPerSec;
+        const theirs = ref.fanout.find((step) => step.clients === clients)?.capacity
           .deliveriesPerSec;
         return mine !== undefined && theirs ? mine / theirs : null;
       }),
     );
-  const ratioRow = (name: SystemName, reference: SystemName, minimum: number, label: string) => {
-    const value = ratio(name, reference);
+  const ratioRow = (
+    name: SystemName,
+    reference: SystemName,
+    minimum: number,
+    label: string,
+    clients = ratioClients,
+  ) => {
+    const value = ratio(name, reference, clients);
     rows.push({
       target: label,
       measured: value === null ? "not measured" : `${(value * 100).toFixed(0)} %`,
@@ -278,6 +288,18 @@ function targets(results: Results, profile: Profile): TargetRow[] {
     0.8,
     `Mercure hub's deliveries/s ≥ 80 % of the NUTS route's, both through Caddy, at ${fmt(ratioClients)} clients`,
   );
+  // Issue #13, the Caddy hop: h2c to the sidecar against the HTTP/1.1 hop it replaced.
+  for (const clients of new Set([ratioClients, maxClients])) {
+    ratioRow(
+      "nuts-caddy",
+      "nuts-caddy-http1",
+      1,
+      `deliveries/s through Caddy no lower than the HTTP/1.1 hop's at ${fmt(clients)} clients`,
+      clients,
+    );
+  }
+  rows.push(p99AgainstNchan(results, ratioClients, profile.fanout.latencyRate));
+  rows.push(idleMemoryThroughCaddy(at("nuts-caddy", 10_000), at("nuts-caddy-http1", 10_000)));
   for (const name of ["nuts-caddy", "nuts-direct"] as const) {
     const step = at(name, ratioClients);
     if (!step) continue;
@@ -304,7 +326,7 @@ function targets(results: Results, profile: Profile): TargetRow[] {
       met: yes((caddySidecar.sidecar ?? Number.NaN) < 10),
     });
   }
-  for (const name of ["nuts-caddy", "nuts-direct"] as const) {
+  for (const name of ["nuts-caddy", "nuts-caddy-http1", "nuts-direct"] as const) {
     const system = systems[name];
     if (!system) continue;
     const fanoutConsumers = Math.max(...system.fanout.map((step) => step.consumers ?? 0));
@@ -343,6 +365,55 @@ function targets(results: Results, profile: Profile): TargetRow[] {
     }
   }
   return rows;
+}
+
+/** p99 through Caddy against nchan's: the median of the same-run ratios, and both medians. */
+function p99AgainstNchan(results: Results, clients: number, rate: number): TargetRow {
+  const p99At = (run: SystemRun) =>
+    run.fanout.find((step) => step.clients === clients)?.latency.p99Ms ?? null;
+  const value = median(
+    sameRunPairs(results.runs, "nuts-caddy", "nchan").map(([run, ref]) => {
+      const mine = p99At(run);
+      const theirs = p99At(ref);
+      return mine !== null && theirs ? mine / theirs : null;
+    }),
+  );
+  const p99Of = (name: SystemName) =>
+    results.systems[name]?.fanout.find((step) => step.clients === clients)?.latency.p99Ms;
+  return {
+    target: `p99 through Caddy at ${fmt(clients)} clients and ${rate} msg/s ≤ 1.2x nchan's`,
+    measured:
+      value === null
+        ? "not measured"
+        : `${value.toFixed(2)}x (NUTS ${ms(p99Of("nuts-caddy"))} ms, nchan ${ms(p99Of("nchan"))} ms)`,
+    met: value === null ? "n/a" : yes(value <= 1.2),
+  };
+}
+
+/** Caddy's and the sidecar's memory per idle stream at 10,000 streams, both hops. */
+function idleMemoryThroughCaddy(
+  h2c: FanoutStep | undefined,
+  http1: FanoutStep | undefined,
+): TargetRow {
+  const total = (step: FanoutStep | undefined) =>
+    step
+      ? (step.idleKiBPerConnection.caddy ?? Number.NaN) +
+        (step.idleKiBPerConnection.sidecar ?? Number.NaN)
+      : null;
+  const kib = total(h2c);
+  const before = total(http1);
+  const split = h2c
+    ? ` (caddy ${h2c.idleKiBPerConnection.caddy?.toFixed(1)} + sidecar ${h2c.idleKiBPerConnection.sidecar?.toFixed(1)})`
+    : "";
+  const measured = [
+    kib === null ? "not measured" : `${kib.toFixed(1)} KiB${split}`,
+    ...(before === null ? [] : [`HTTP/1.1 hop ${before.toFixed(1)}`]),
+  ].join("; ");
+  return {
+    target: "memory per idle stream through Caddy, Caddy + sidecar ≤ 50 KiB at 10,000 streams",
+    measured,
+    met: kib === null || Number.isNaN(kib) ? "n/a" : yes(kib <= 50),
+  };
 }
 
 /** Pairs of the same run for two systems, both complete. */

@@ -1,6 +1,7 @@
 /**
  * `make bench`: the benchmark orchestrator. Starts a nats-server, then each system in turn
- * (NUTS through Caddy, the NUTS sidecar direct, nginx + nchan, the minimal Node server), runs
+ * (NUTS through Caddy, over h2c and over the HTTP/1.1 hop it replaced, the NUTS sidecar direct,
+ * nginx + nchan, the minimal Node server), runs
  * the scenarios against it with one load generator process, and writes the results.
  *
  *   npx tsx bench/run.ts [--quick] [--runs N] [--systems nuts-caddy,nchan]
@@ -51,7 +52,7 @@ import {
 import { startBaseline } from "./systems/baseline.js";
 import { startMercureViaCaddy } from "./systems/mercure.js";
 import { NCHAN_MAX_PUBLISH_RATE, nchanVersion, startNchan } from "./systems/nchan.js";
-import { startNutsDirect, startNutsViaCaddy } from "./systems/nuts.js";
+import { startNutsDirect, startNutsViaCaddy, startNutsViaCaddyHttp1 } from "./systems/nuts.js";
 import { type RunningSystem, SYSTEM_NAMES, type SystemName } from "./systems/system.js";
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -287,6 +288,8 @@ async function startSystem(
   switch (name) {
     case "nuts-caddy":
       return startNutsViaCaddy(nuts);
+    case "nuts-caddy-http1":
+      return startNutsViaCaddyHttp1(nuts);
     case "nuts-direct":
       return startNutsDirect(nuts);
     case "nuts-direct-metrics":

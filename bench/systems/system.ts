@@ -6,6 +6,7 @@ import type { Publisher } from "../publisher.js";
 
 export const SYSTEM_NAMES = [
   "nuts-caddy",
+  "nuts-caddy-http1",
   "nuts-direct",
   "nuts-direct-metrics",
   "mercure-caddy",
@@ -16,6 +17,7 @@ export type SystemName = (typeof SYSTEM_NAMES)[number];
 
 export const SYSTEM_LABELS: Record<SystemName, string> = {
   "nuts-caddy": "NUTS via Caddy",
+  "nuts-caddy-http1": "NUTS via Caddy, HTTP/1.1 hop (before #13)",
   "nuts-direct": "NUTS sidecar direct",
   "nuts-direct-metrics": "NUTS sidecar direct, metrics on and scraped",
   "mercure-caddy": "NUTS Mercure hub via Caddy",
