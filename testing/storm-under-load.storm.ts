@@ -14,7 +14,7 @@
  *
  * Long (about 2 minutes), so not a `*.test.ts`: `make test-storm` runs it with vitest.storm.config.ts.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -51,7 +51,23 @@ const publishing = new AbortController();
 /** The last counter published on the topic; the publisher advances it. */
 const lastByTopic: Record<string, number> = { [TOPIC]: 0 };
 
+/** Sockets the load generator and Caddy each hold, with room for everything else. */
+const OPEN_FILES_NEEDED = CLIENTS + 1_000;
+
+/** This process's soft limit on open files, which its children (loadgen, Caddy) inherit. */
+async function openFilesLimit(): Promise<number> {
+  const limits = await readFile("/proc/self/limits", "utf8");
+  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
+  return soft === undefined || soft === "unlimited" ? Number.POSITIVE_INFINITY : Number(soft);
+}
+
 beforeAll(async () => {
+  const limit = await openFilesLimit();
+  if (limit < OPEN_FILES_NEEDED) {
+    throw new Error(
+      `the open-files limit is ${limit}; ${CLIENTS} clients need ${OPEN_FILES_NEEDED}: run this through \`make test-storm\` (it raises the soft limit to the hard one), or raise the hard limit`,
+    );
+  }
   [nats] = await Promise.all([startNatsServer(), buildNuts()]);
   nc = await connect(nats.connectOptions());
   const jsm = await jetstreamManager(nc);
