@@ -129,17 +129,19 @@ export class UpstreamServer {
   /** Reads until the first bytes tell HTTP/2's preface from an HTTP/1.1 request line. */
   private accept(socket: Socket, dispatch: (kind: "http1" | "h2c") => void): void {
     this.pending.add(socket);
-    let received: Buffer = Buffer.alloc(0);
+    let received: Buffer | undefined;
     const decide = (kind: "http1" | "h2c") => {
       this.pending.delete(socket);
       socket.off("data", onData);
-      socket.off("error", onError);
+      socket.off("error", forget);
+      socket.off("close", forget);
       socket.pause();
-      socket.unshift(received);
+      if (received) socket.unshift(received);
+      received = undefined;
       dispatch(kind);
     };
     const onData = (chunk: Buffer) => {
-      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      received = received === undefined ? chunk : Buffer.concat([received, chunk]);
       const compared = Math.min(received.length, PREFACE.length);
       if (!received.subarray(0, compared).equals(PREFACE.subarray(0, compared))) {
         decide("http1");
@@ -147,12 +149,13 @@ export class UpstreamServer {
         decide("h2c");
       }
     };
-    const onError = () => {
+    // Until it is handed on, a connection that fails or closes is only forgotten.
+    const forget = () => {
       this.pending.delete(socket);
       socket.destroy();
     };
     socket.on("data", onData);
-    socket.on("error", onError);
-    socket.once("close", () => this.pending.delete(socket));
+    socket.on("error", forget);
+    socket.on("close", forget);
   }
 }
