@@ -57,7 +57,7 @@ describe("caddy accepts the adapter's output", () => {
 });
 
 describe("caddy reads the generated reverse_proxy as intended", () => {
-  it("sets (replaces) X-Nuts-Route, flushes at once, speaks h2c, waits for a restarting sidecar and dials the socket", async () => {
+  it("guards against long URIs, sets (replaces) X-Nuts-Route and Host, flushes at once, speaks h2c, waits for a restarting sidecar and dials the socket", async () => {
     const adapted = await adaptFile("caddy/testdata/basic.Caddyfile", {
       listen: GOLDEN_LISTEN,
       env: {},
@@ -67,13 +67,25 @@ describe("caddy reads the generated reverse_proxy as intended", () => {
     const { stdout } = await run(caddy, ["adapt", "--config", out, "--adapter", "caddyfile"], {
       env: caddyEnv,
     });
-    const proxy = JSON.stringify(
-      JSON.parse(stdout).apps.http.servers.srv0.routes[0].handle[0].routes[0].handle[0],
-    );
-    expect(JSON.parse(proxy)).toEqual({
+    const routes = JSON.parse(stdout).apps.http.servers.srv0.routes[0].handle[0].routes;
+    // First the guard: a URI over 32 KiB gets the 414 from Caddy (oversized-guard.ts).
+    expect(routes[0]).toEqual({
+      match: [
+        { expression: { expr: "size({http.request.uri}) > 32768", name: "nuts_events_oversized" } },
+      ],
+      handle: [
+        { handler: "headers", response: { set: { "Content-Type": ["application/json"] } } },
+        {
+          handler: "static_response",
+          status_code: 414,
+          body: '{"error":"uri_too_long","message":"the request URI is over 32 KiB; ask for fewer or shorter topics"}',
+        },
+      ],
+    });
+    expect(routes[1].handle[0]).toEqual({
       flush_interval: -1,
       handler: "reverse_proxy",
-      headers: { request: { set: { "X-Nuts-Route": ["events"] } } },
+      headers: { request: { set: { "X-Nuts-Route": ["events"], Host: ["nuts-sidecar"] } } },
       load_balancing: { try_duration: 10_000_000_000, try_interval: 100_000_000 },
       transport: { protocol: "http", versions: ["h2c"] },
       upstreams: [{ dial: "unix//run/nuts/nuts.sock" }],

@@ -26,6 +26,7 @@ import { isWord, type Token, tokenize } from "./lexer.js";
 import { LISTEN_EXAMPLES, type ListenAddress, parseListenAddress } from "./listen.js";
 import { isMercureOrder, readMercureBlock } from "./mercure-block.js";
 import { readNutsBlock } from "./nuts-block.js";
+import { guardDirectives, SIDECAR_HOST } from "./oversized-guard.js";
 import { type Directive, parseCaddyfile, type ServerBlock } from "./parser.js";
 import { type PathScope, pathScopeOf } from "./path-prefix.js";
 import { SidecarRoutes } from "./sidecar-routes.js";
@@ -133,22 +134,22 @@ class NutsTranslator {
   }
 
   private directives(directives: Directive[], scopes: Scope[]): void {
-    directives.forEach((directive, index) => {
+    const translated = directives.flatMap((directive): Directive[] => {
       const head = directive.tokens[0] as Token;
-      if (isWord(head, "nuts")) {
-        directives[index] = this.translate(directive, scopes);
-      } else if (isWord(head, "mercure")) {
-        directives[index] = this.translateMercure(directive);
-      } else if (head.quote === null && ROUTE_CONTAINERS.has(head.text) && directive.block) {
+      if (isWord(head, "nuts")) return this.translate(directive, scopes);
+      if (isWord(head, "mercure")) return [this.translateMercure(directive)];
+      if (head.quote === null && ROUTE_CONTAINERS.has(head.text) && directive.block) {
         this.directives(directive.block, [
           ...scopes,
           { container: directive, body: directive.block },
         ]);
       }
+      return [directive];
     });
+    directives.splice(0, directives.length, ...translated);
   }
 
-  private translate(nuts: Directive, scopes: Scope[]): Directive {
+  private translate(nuts: Directive, scopes: Scope[]): Directive[] {
     const head = nuts.tokens[0] as Token;
     const matcher = nuts.tokens[1];
     if (
@@ -178,7 +179,7 @@ class NutsTranslator {
     const namePath = explicit || (mount.type === "prefix" ? mount.matched : undefined);
     try {
       const route = this.routes.add(namePath, routeOptions, head.file, head.line);
-      return this.reverseProxy(nuts, route.name);
+      return this.guarded(nuts, route.name);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       const line = (error.key && lines.get(error.key)) ?? head.line;
@@ -233,7 +234,7 @@ class NutsTranslator {
     if (routeHeader) routeHeader.tokens = [word("header_up"), word("X-Nuts-Mercure"), word(name)];
     return {
       tokens: [{ ...word("route"), startsLine: true }, word(`${hub.path}*`)],
-      block: [proxy],
+      block: [...guardDirectives(`nuts_${name}_oversized`, undefined, word), proxy],
     };
   }
 
@@ -276,6 +277,31 @@ class NutsTranslator {
       : scope;
   }
 
+  /**
+   * The proxy with its guard in front (see oversized-guard.ts), in the nuts block's place. Behind
+   * a named matcher, which the guard cannot combine with its own, both go in a `route` that
+   * carries it.
+   */
+  private guarded(nuts: Directive, routeName: string): Directive[] {
+    const at = nuts.tokens[0] as Token;
+    const word = (text: string): Token => ({ ...at, text, quote: null, source: null });
+    const matcher = nuts.tokens[1];
+    const guardName = `nuts_${routeName}_oversized`;
+    if (matcher === undefined || !matcher.text.startsWith("@")) {
+      return [...guardDirectives(guardName, matcher, word), this.reverseProxy(nuts, routeName)];
+    }
+    const unmatched: Directive = { tokens: [at], block: nuts.block };
+    return [
+      {
+        tokens: [{ ...word("route"), startsLine: true }, matcher],
+        block: [
+          ...guardDirectives(guardName, undefined, word),
+          this.reverseProxy(unmatched, routeName),
+        ],
+      },
+    ];
+  }
+
   private reverseProxy(nuts: Directive, routeName: string): Directive {
     const at = nuts.tokens[0] as Token;
     const word = (text: string): Token => ({
@@ -294,6 +320,9 @@ class NutsTranslator {
       ],
       block: [
         { tokens: [word("header_up"), word("X-Nuts-Route"), word(routeName)], block: undefined },
+        // HTTP/2 needs an authority, and an HTTP/1.0 client may send no Host at all (the
+        // client's own stays in X-Forwarded-Host).
+        { tokens: [word("header_up"), word("Host"), word(SIDECAR_HOST)], block: undefined },
         { tokens: [word("flush_interval"), word("-1")], block: undefined },
         // Streams share a few HTTP/2 connections to the sidecar instead of a connection each
         // (see docs/reference.md, "Caddy's hop to the sidecar").

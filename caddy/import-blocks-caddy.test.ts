@@ -13,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { adaptFile } from "./index.js";
+import { OVERSIZED_EXPRESSION } from "./oversized-guard.js";
 import { GOLDEN_LISTEN } from "./testing/golden-cases.js";
 
 const run = promisify(execFile);
@@ -295,8 +296,37 @@ type Options = Record<string, string>;
  * the sidecar, replaced by `{ nuts: <options> }`: the header lines, or the sidecar's options for
  * that route (less path_prefix, which the adapter derives).
  */
+/** A route of the guard in front of each proxy (oversized-guard.ts): set aside to compare. */
+function isGuard(value: unknown): boolean {
+  const match = (value as { match?: unknown } | null)?.match;
+  return (
+    Array.isArray(match) && JSON.stringify(match).includes(JSON.stringify(OVERSIZED_EXPRESSION))
+  );
+}
+
+/** A route with handlers only: no matcher, group or terminal flag. */
+function isPlainRoute(value: unknown): value is { handle: unknown[] } {
+  if (value === null || typeof value !== "object") return false;
+  const keys = Object.keys(value);
+  return (
+    keys.length === 1 &&
+    keys[0] === "handle" &&
+    Array.isArray((value as { handle: unknown }).handle)
+  );
+}
+
 function nutsMarked(value: unknown, optionsOfRoute: (route: string) => Options): unknown {
-  if (Array.isArray(value)) return value.map((each) => nutsMarked(each, optionsOfRoute));
+  if (Array.isArray(value)) {
+    // Without the guard's routes, the routes around them are as Caddy would have joined them.
+    const joined: unknown[] = [];
+    for (const each of value.filter((entry) => !isGuard(entry))) {
+      const last = joined.at(-1);
+      if (isPlainRoute(each) && isPlainRoute(last)) {
+        joined[joined.length - 1] = { ...last, handle: [...last.handle, ...each.handle] };
+      } else joined.push(each);
+    }
+    return joined.map((each) => nutsMarked(each, optionsOfRoute));
+  }
   if (value === null || typeof value !== "object") return value;
   const object = value as Record<string, unknown>;
   const set = (object.response as { set?: Record<string, string[]> } | undefined)?.set;

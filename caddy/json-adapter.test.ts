@@ -23,7 +23,7 @@ function jsonError(text: string): string {
 }
 
 describe("adaptJson", () => {
-  it("replaces a nuts handler with a reverse_proxy that names the route", () => {
+  it("replaces a nuts handler with the long-URI guard and a reverse_proxy that names the route", () => {
     const adapted = adaptJson(
       config({ handler: "nuts", stream_name: "EVENTS" }, [{ path: ["/events*"] }]),
       "config.json",
@@ -41,12 +41,40 @@ describe("adaptJson", () => {
                   match: [{ path: ["/events*"] }],
                   handle: [
                     {
-                      handler: "reverse_proxy",
-                      upstreams: [{ dial: "unix//run/nuts/nuts.sock" }],
-                      flush_interval: -1,
-                      transport: { protocol: "http", versions: ["h2c"] },
-                      headers: { request: { set: { "X-Nuts-Route": ["events"] } } },
-                      load_balancing: { try_duration: "10s", try_interval: "100ms" },
+                      handler: "subroute",
+                      routes: [
+                        {
+                          match: [{ expression: "size({http.request.uri}) > 32768" }],
+                          handle: [
+                            {
+                              handler: "headers",
+                              response: { set: { "Content-Type": ["application/json"] } },
+                            },
+                            {
+                              handler: "static_response",
+                              status_code: 414,
+                              body: '{"error":"uri_too_long","message":"the request URI is over 32 KiB; ask for fewer or shorter topics"}',
+                            },
+                          ],
+                          terminal: true,
+                        },
+                        {
+                          handle: [
+                            {
+                              handler: "reverse_proxy",
+                              upstreams: [{ dial: "unix//run/nuts/nuts.sock" }],
+                              flush_interval: -1,
+                              transport: { protocol: "http", versions: ["h2c"] },
+                              headers: {
+                                request: {
+                                  set: { "X-Nuts-Route": ["events"], Host: ["nuts-sidecar"] },
+                                },
+                              },
+                              load_balancing: { try_duration: "10s", try_interval: "100ms" },
+                            },
+                          ],
+                        },
+                      ],
                     },
                   ],
                 },

@@ -11,6 +11,7 @@ import { ConfigError, type RouteOptions } from "../sidecar/config.js";
 import type { Adapted, AdaptOptions } from "./adapted.js";
 import { AdaptError, CaddyJsonError } from "./errors.js";
 import { LISTEN_EXAMPLES, type ListenAddress, parseListenAddress } from "./listen.js";
+import { guardRoute, SIDECAR_HOST } from "./oversized-guard.js";
 import { type PathScope, pathScopeOf } from "./path-prefix.js";
 import { SidecarRoutes } from "./sidecar-routes.js";
 
@@ -152,15 +153,28 @@ class JsonAdapter {
     const namePath = typeof explicit === "string" && explicit !== "" ? explicit : matched;
     try {
       const route = this.collected.add(namePath, routeOptions, this.file, 0);
+      // As in the Caddyfile output: the guard (see oversized-guard.ts), then the proxy.
       return {
-        handler: "reverse_proxy",
-        upstreams: [{ dial: this.listen.dial }],
-        flush_interval: -1,
-        // As in the Caddyfile output: streams share a few HTTP/2 connections to the sidecar.
-        transport: { protocol: "http", versions: ["h2c"] },
-        headers: { request: { set: { "X-Nuts-Route": [route.name] } } },
-        // As in the Caddyfile output: hold reconnecting browsers while the sidecar restarts.
-        load_balancing: { try_duration: "10s", try_interval: "100ms" },
+        handler: "subroute",
+        routes: [
+          guardRoute(),
+          {
+            handle: [
+              {
+                handler: "reverse_proxy",
+                upstreams: [{ dial: this.listen.dial }],
+                flush_interval: -1,
+                // Streams share a few HTTP/2 connections to the sidecar.
+                transport: { protocol: "http", versions: ["h2c"] },
+                headers: {
+                  request: { set: { "X-Nuts-Route": [route.name], Host: [SIDECAR_HOST] } },
+                },
+                // Hold reconnecting browsers while the sidecar restarts.
+                load_balancing: { try_duration: "10s", try_interval: "100ms" },
+              },
+            ],
+          },
+        ],
       };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;

@@ -37,6 +37,14 @@ const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
 const MAX_HEADER_BYTES = 2 * 1024 * 1024;
 
 /**
+ * The request head Caddy may send over h2c (RFC 9113's header list size: every field's name and
+ * value plus 32 bytes). nghttp2 ends the whole connection, every stream on it, when one field
+ * is over 64 KiB (NGHTTP2_HD_MAX_NV, fixed at build time); announced as the limit, it makes Go's
+ * client refuse such a request on its own, and the connection lives on.
+ */
+const MAX_H2_HEADER_LIST_BYTES = 64 * 1024;
+
+/**
  * The sidecar's side of Caddy's hop: one listener that speaks HTTP/1.1 and HTTP/2 over
  * cleartext (h2c with prior knowledge, Caddy's `versions h2c`), told apart by the first bytes.
  *
@@ -88,7 +96,7 @@ export class UpstreamServer {
         maxHeaderListPairs: 4096,
         settings: {
           maxConcurrentStreams: STREAMS_PER_CONNECTION,
-          maxHeaderListSize: MAX_HEADER_BYTES,
+          maxHeaderListSize: MAX_H2_HEADER_LIST_BYTES,
           enablePush: false,
         },
       },
