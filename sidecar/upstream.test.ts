@@ -1,5 +1,5 @@
 import { get } from "node:http";
-import { type ClientHttp2Session, connect as connectHttp2 } from "node:http2";
+import { type ClientHttp2Session, connect as connectHttp2, constants } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { Hono } from "hono";
@@ -8,6 +8,8 @@ import { type Bindings, openEventStream } from "./event-stream.js";
 import { ListenError } from "./listen.js";
 import { silentLogger } from "./log.js";
 import { STREAMS_PER_CONNECTION, UpstreamServer } from "./upstream.js";
+
+const NODE_MAJOR = Number(process.versions.node.split(".")[0]);
 
 const FRAME = Buffer.from("id: 7\nevent: message\ndata: hello\n\n");
 
@@ -139,6 +141,49 @@ describe("the sidecar's listener", () => {
       session.close();
     }
   });
+
+  // Node 20 has the defence but not the options that raise it (streamResetBurst/Rate came with
+  // Node 22); NUTS supports Node 22 and 24 (package.json engines), where this runs.
+  it.skipIf(NODE_MAJOR < 22)(
+    "keeps a connection whose streams are reset by the thousand (browsers leaving at once)",
+    async () => {
+      const session = await h2cSession();
+      let goaway: number | undefined;
+      session.on("goaway", (code) => {
+        goaway = code;
+      });
+      session.on("error", () => {});
+      try {
+        // Past nghttp2's rapid-reset defaults (1,000 at once, then 33 a second), which end the
+        // whole connection on Node 22 and later unless the server raises them.
+        for (let round = 0; round < 15; round++) {
+          const streams = Array.from({ length: 100 }, () => session.request({ ":path": "/hello" }));
+          for (const stream of streams) {
+            stream.on("error", () => {});
+            stream.close(constants.NGHTTP2_CANCEL);
+          }
+          await Promise.all(
+            streams.map((stream) => new Promise((resolve) => stream.once("close", resolve))),
+          );
+        }
+        // A stream opened while the server still frees the reset ones may be refused, as
+        // Caddy's would be (it retries, lb_try_interval); the connection itself must live on.
+        const deadline = Date.now() + 5_000;
+        let answer: { body: string } | undefined;
+        while (answer === undefined && Date.now() < deadline && !session.destroyed) {
+          answer = await h2cRequest(session, "/hello").catch(async () => {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            return undefined;
+          });
+        }
+        expect(goaway).toBeUndefined();
+        expect(session.destroyed).toBe(false);
+        expect(answer).toMatchObject({ body: "hello over HTTP/2.0" });
+      } finally {
+        session.close();
+      }
+    },
+  );
 
   it("recognises the HTTP/2 preface when it arrives in pieces", async () => {
     const socket = connectTcp(port, "127.0.0.1");

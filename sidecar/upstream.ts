@@ -8,6 +8,9 @@ import { ListenError } from "./listen.js";
 import type { Logger } from "./log.js";
 import { ReadAheadRelay } from "./read-ahead-relay.js";
 
+/** Stream resets per second (and at once) taken from Caddy: no limit in practice. */
+const RESETS_TRUSTED = 1_000_000;
+
 /** The app both protocols serve (the sidecar's Hono app). */
 type UpstreamApp = { fetch: (request: Request, env: Bindings) => Response | Promise<Response> };
 
@@ -94,6 +97,17 @@ export class UpstreamServer {
       serverOptions: {
         maxSessionMemory: 128,
         maxHeaderListPairs: 4096,
+        // Every stream Caddy resets is a browser that left: thousands in a second when a page
+        // reloads for everyone or a storm passes. nghttp2's rapid-reset defence (1,000 at once,
+        // then 33 a second; Node 22 and later) would end the whole connection, every stream on
+        // it, for that. Caddy is the only peer (see listen.ts), and it is trusted.
+        streamResetBurst: RESETS_TRUSTED,
+        streamResetRate: RESETS_TRUSTED,
+        // A stream Caddy opens right after resetting another may still find the old one counted
+        // (Node frees it a moment later) and be refused; Go's client retries it, but Node ends
+        // the whole connection after 100 refusals by default. Again: Caddy is trusted.
+        maxSessionRejectedStreams: RESETS_TRUSTED,
+        maxSessionInvalidFrames: RESETS_TRUSTED,
         settings: {
           maxConcurrentStreams: STREAMS_PER_CONNECTION,
           maxHeaderListSize: MAX_H2_HEADER_LIST_BYTES,
