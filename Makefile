@@ -64,12 +64,16 @@ test-docker: $(NODE_MODULES) ## Build and start the compose stack, run the @dock
 NODE_LINES := 22 24
 
 .PHONY: test-node-versions
-test-node-versions: build ## vitest on each supported Node line (22, 24), fetched with npx -p node@N
+test-node-versions: build ## vitest and the storm under load on each supported Node line (22, 24), fetched with npx -p node@N
 	@mkdir -p reports
 	@for line in $(NODE_LINES); do \
 	  echo "== vitest on Node $$line"; \
 	  PATH="$(CURDIR)/.tools/bin:$$PATH" npx --yes -p node@$$line -- node node_modules/vitest/vitest.mjs run \
 	    --reporter=default --reporter=json --outputFile.json=reports/vitest-node$$line.json || exit 1; \
+	  echo "== the storm under load on Node $$line (the sidecar runs on it)"; \
+	  ulimit -n "$$(ulimit -Hn)" && PATH="$(CURDIR)/.tools/bin:$$PATH" npx --yes -p node@$$line -- node node_modules/vitest/vitest.mjs run \
+	    --config vitest.storm.config.ts --reporter=default --reporter=json \
+	    --outputFile.json=reports/vitest-storm-node$$line.json || exit 1; \
 	done
 
 .PHONY: bench
